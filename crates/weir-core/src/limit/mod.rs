@@ -1,0 +1,1 @@
+//! Limiters (in progress).

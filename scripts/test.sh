@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit/integration/doc tests, and the
+# loom model of the queue's core. Installs nothing beyond the Rust toolchain,
+# which the machine provides through rustup.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --all-targets --locked
+cargo test --workspace --doc --locked
+RUSTFLAGS="--cfg weir_loom" cargo test -p weir-core --test loom_queue --release --locked -- --test-threads=2
