@@ -13,7 +13,8 @@
 
 use std::collections::VecDeque;
 use std::task::Waker;
-use std::time::Instant;
+
+use tokio::time::Instant;
 
 use crate::sync::{lock, Mutex, MutexGuard, Ordering};
 
@@ -174,7 +175,9 @@ impl<T> Shared<T> {
                     .items
                     .pop_front()
                     .expect("a full bounded queue holds at least one item");
-                state.unfinished -= 1;
+                // Saturating: `task_done` may already have been called for
+                // the evicted item while it was still queued.
+                state.unfinished = state.unfinished.saturating_sub(1);
                 let wake = self.enqueue(state, item);
                 AfterUnlock {
                     wake,
@@ -194,8 +197,10 @@ impl<T> Shared<T> {
     }
 
     /// Marks `n` items finished and wakes `join` callers when none are left.
+    /// Saturating, as asyncio: `task_done` may already have been called for
+    /// items that `shutdown_immediate` now removes.
     pub(crate) fn finish(&self, state: &mut State<T>, n: usize, wakers: &mut Vec<Waker>) {
-        state.unfinished -= n;
+        state.unfinished = state.unfinished.saturating_sub(n);
         if state.unfinished == 0 {
             state.joiners.notify_all(wakers);
         }

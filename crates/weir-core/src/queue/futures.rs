@@ -4,7 +4,8 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+
+use tokio::time::Instant;
 
 use super::core::{Admission, Shared, WaitKind};
 use super::error::PutError;
