@@ -74,10 +74,10 @@ async fn yield_until(mut done: impl FnMut() -> bool) {
     panic!("condition not reached");
 }
 
-fn recorder<T: Send + 'static>() -> (
-    Arc<Mutex<Vec<Dropped<T>>>>,
-    impl Fn(Dropped<T>) + Send + Sync + 'static,
-) {
+/// What a drop handler received, in order.
+type DropLog<T> = Arc<Mutex<Vec<Dropped<T>>>>;
+
+fn recorder<T: Send + 'static>() -> (DropLog<T>, impl Fn(Dropped<T>) + Send + Sync + 'static) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let sink = log.clone();
     (log, move |dropped| sink.lock().unwrap().push(dropped))
