@@ -1,0 +1,215 @@
+//! Acknowledgements: how a source learns what became of each record.
+//!
+//! Every record a source emits gets one [`AckToken`]. The token travels with
+//! the record through the stages; when the record is finished, its token is
+//! finished with an [`Outcome`], and the source's callback (if it gave one)
+//! is told. A record split into parts (`flat_map`, broadcast) splits its token:
+//! the original is finished when every part is, with the most serious outcome
+//! of its parts (see [`Outcome::severity`]). Records merged into a batch
+//! carry all their tokens, and each is finished with the batch.
+//!
+//! A token dropped without being finished (a record abandoned at shutdown, or
+//! lost to a bug) finishes as [`Outcome::Nacked`], so a durable source can
+//! deliver it again and the run's accounting still balances.
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use smallvec::SmallVec;
+
+use crate::accounting::Accounting;
+
+/// What became of a record, as told to its source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The sink wrote it.
+    Delivered,
+    /// A filter (or a `flat_map` that produced nothing) removed it on purpose.
+    Filtered {
+        /// The stage that removed it.
+        stage: Arc<str>,
+    },
+    /// It failed (after its retries) and went to the dead-letter output.
+    DeadLettered {
+        /// The stage where it failed.
+        stage: Arc<str>,
+        /// Why.
+        reason: String,
+    },
+    /// A full link's dropping policy discarded it.
+    Dropped {
+        /// The stage whose input link dropped it.
+        stage: Arc<str>,
+        /// The policy, e.g. `drop_newest`.
+        policy: String,
+    },
+    /// Abandoned unfinished (shutdown): never committed; deliver it again.
+    Nacked,
+}
+
+impl Outcome {
+    /// How serious the outcome is; a record split into parts finishes with
+    /// its most serious part's outcome. Nacked (4) > dead-lettered (3) >
+    /// dropped (2) > delivered (1) > filtered (0): a record is "filtered"
+    /// only if every part of it was.
+    pub fn severity(&self) -> u8 {
+        match self {
+            Outcome::Filtered { .. } => 0,
+            Outcome::Delivered => 1,
+            Outcome::Dropped { .. } => 2,
+            Outcome::DeadLettered { .. } => 3,
+            Outcome::Nacked => 4,
+        }
+    }
+
+    /// Whether the source may commit (checkpoint) this record: every outcome
+    /// but [`Outcome::Nacked`].
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Outcome::Nacked)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Delivered => f.write_str("delivered"),
+            Outcome::Filtered { stage } => write!(f, "filtered by {stage}"),
+            Outcome::DeadLettered { stage, reason } => {
+                write!(f, "dead-lettered at {stage}: {reason}")
+            }
+            Outcome::Dropped { stage, policy } => write!(f, "dropped at {stage} ({policy})"),
+            Outcome::Nacked => f.write_str("nacked"),
+        }
+    }
+}
+
+/// A source's callback, told once what became of one of its records.
+pub type AckCallback = Box<dyn FnOnce(&Outcome) + Send>;
+
+struct AckShared {
+    /// Parts not yet finished.
+    pending: AtomicUsize,
+    /// The most serious outcome so far, and the callback still to call.
+    state: Mutex<(Option<Outcome>, Option<AckCallback>)>,
+    accounting: Arc<Accounting>,
+}
+
+/// The acknowledgement of one part of one source record. Finish it with
+/// [`AckToken::finish`]; dropping it unfinished nacks it.
+pub struct AckToken {
+    shared: Option<Arc<AckShared>>,
+}
+
+impl fmt::Debug for AckToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AckToken")
+            .field("finished", &self.shared.is_none())
+            .finish()
+    }
+}
+
+impl AckToken {
+    pub(crate) fn new(accounting: Arc<Accounting>, callback: Option<AckCallback>) -> Self {
+        accounting.record_in();
+        AckToken {
+            shared: Some(Arc::new(AckShared {
+                pending: AtomicUsize::new(1),
+                state: Mutex::new((None, callback)),
+                accounting,
+            })),
+        }
+    }
+
+    /// Splits this token into `parts` tokens (0 finishes it as filtered by
+    /// `stage`). The original record is finished when all parts are.
+    pub fn split(self, parts: usize, stage: &Arc<str>) -> Vec<AckToken> {
+        if parts == 0 {
+            self.finish(Outcome::Filtered {
+                stage: stage.clone(),
+            });
+            return Vec::new();
+        }
+        let mut this = self;
+        let shared = this.shared.take().expect("an unfinished token");
+        shared.pending.fetch_add(parts - 1, Ordering::AcqRel);
+        (0..parts)
+            .map(|_| AckToken {
+                shared: Some(shared.clone()),
+            })
+            .collect()
+    }
+
+    /// Finishes this part with `outcome`.
+    pub fn finish(mut self, outcome: Outcome) {
+        if let Some(shared) = self.shared.take() {
+            Self::finish_shared(&shared, outcome);
+        }
+    }
+
+    fn finish_shared(shared: &AckShared, outcome: Outcome) {
+        let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state
+            .0
+            .as_ref()
+            .is_none_or(|worst| outcome.severity() > worst.severity())
+        {
+            state.0 = Some(outcome);
+        }
+        if shared.pending.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let outcome = state.0.take().expect("an outcome was just recorded");
+        let callback = state.1.take();
+        drop(state);
+        shared.accounting.record_outcome(&outcome);
+        if let Some(callback) = callback {
+            callback(&outcome);
+        }
+    }
+}
+
+impl Drop for AckToken {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            Self::finish_shared(&shared, Outcome::Nacked);
+        }
+    }
+}
+
+/// The tokens a record carries: one for a plain record, several for a batch.
+#[derive(Debug)]
+pub struct AckSet(SmallVec<[AckToken; 1]>);
+
+impl AckSet {
+    pub(crate) fn one(token: AckToken) -> Self {
+        AckSet(smallvec::smallvec![token])
+    }
+
+    pub(crate) fn merge(sets: impl IntoIterator<Item = AckSet>) -> Self {
+        AckSet(sets.into_iter().flat_map(|set| set.0).collect())
+    }
+
+    /// Splits into `parts` sets, each holding a part of every token.
+    pub(crate) fn split(self, parts: usize, stage: &Arc<str>) -> Vec<AckSet> {
+        let mut sets: Vec<AckSet> = (0..parts).map(|_| AckSet(SmallVec::new())).collect();
+        for token in self.0 {
+            for (set, part) in sets.iter_mut().zip(token.split(parts, stage)) {
+                set.0.push(part);
+            }
+        }
+        sets
+    }
+
+    /// Finishes every token with `outcome`.
+    pub(crate) fn finish(self, outcome: Outcome) {
+        for token in self.0 {
+            token.finish(outcome.clone());
+        }
+    }
+
+    /// How many source records this set stands for (parts of them).
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}

@@ -1,0 +1,173 @@
+//! What a pipeline reads from and writes to: [`Source`], [`Sink`] and
+//! [`DeadLetterSink`], with adapters for iterators and closures.
+//!
+//! ```
+//! use weir::io::{iter_source, sink_fn};
+//! let source = iter_source(1..=3);
+//! let sink = sink_fn(|n: &u32| { assert!(*n <= 3); Ok(()) });
+//! # let _ = (source, sink);
+//! ```
+
+use std::any::Any;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::ack::AckCallback;
+use crate::error::BoxError;
+
+/// One item from a source, with an optional callback that will be told what
+/// became of it (see [`crate::ack`]).
+pub struct Emitted<T> {
+    /// The data.
+    pub payload: T,
+    /// Told the record's [`Outcome`](crate::Outcome) once it is finished.
+    pub on_ack: Option<AckCallback>,
+}
+
+impl<T> From<T> for Emitted<T> {
+    fn from(payload: T) -> Self {
+        Emitted {
+            payload,
+            on_ack: None,
+        }
+    }
+}
+
+/// What a source hands the engine: a record, or input it could not turn into
+/// one (an over-long line, invalid UTF-8, ...), which goes to the dead
+/// letters with its reason while the run goes on.
+pub enum SourceItem<T> {
+    /// A record.
+    Record(Emitted<T>),
+    /// Bad input: dead-lettered at the source.
+    Invalid {
+        /// The raw input, as well as the source could keep it.
+        raw: Box<dyn Any + Send + Sync>,
+        /// Why it is not a record.
+        reason: String,
+        /// Told the outcome (dead-lettered) once written.
+        on_ack: Option<AckCallback>,
+    },
+}
+
+/// Where records come from. `next` is awaited only when the pipeline has
+/// room, so a source that reads incrementally is slowed by backpressure.
+pub trait Source<T>: Send + 'static {
+    /// The next item, or `None` when the source is exhausted. Called again
+    /// only after the previous item was accepted into the pipeline.
+    fn next(&mut self) -> impl Future<Output = Option<SourceItem<T>>> + Send;
+}
+
+/// Where finished records go.
+pub trait Sink<T>: Send + 'static {
+    /// Writes one record. A record is acknowledged as delivered only after a
+    /// later [`Sink::flush`] succeeds.
+    fn write(&mut self, item: &T) -> impl Future<Output = Result<(), BoxError>> + Send;
+
+    /// Makes every record written so far durable (or visible). Called when
+    /// the sink's input is momentarily empty, every 1024 records, and at the
+    /// end.
+    fn flush(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// A record that failed, with where and why.
+#[derive(Debug)]
+pub struct DeadLetter {
+    /// The record's id.
+    pub record_id: u64,
+    /// The stage where it failed (`source` for bad input).
+    pub stage: Arc<str>,
+    /// Why it failed.
+    pub reason: String,
+    /// How many attempts were made.
+    pub attempts: u32,
+    /// When it was dead-lettered.
+    pub at: SystemTime,
+    /// The record's payload as it entered the failing stage.
+    pub payload: Box<dyn Any + Send + Sync>,
+}
+
+impl DeadLetter {
+    /// The payload, if it is a `T`.
+    pub fn payload_as<T: 'static>(&self) -> Option<&T> {
+        self.payload.downcast_ref()
+    }
+}
+
+/// Where dead letters go. Records are acknowledged as dead-lettered only
+/// after `write` succeeds.
+pub trait DeadLetterSink: Send + 'static {
+    /// Writes one dead letter.
+    fn write(&mut self, letter: &DeadLetter) -> impl Future<Output = Result<(), BoxError>> + Send;
+
+    /// Makes what was written durable.
+    fn flush(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// The dead-letter output used when none is configured: each letter is
+/// logged as a `tracing` warning (and counted in the run's accounting).
+#[derive(Debug, Default)]
+pub struct LogDeadLetters;
+
+impl DeadLetterSink for LogDeadLetters {
+    async fn write(&mut self, letter: &DeadLetter) -> Result<(), BoxError> {
+        tracing::warn!(
+            record = letter.record_id,
+            stage = %letter.stage,
+            attempts = letter.attempts,
+            reason = %letter.reason,
+            "dead letter"
+        );
+        Ok(())
+    }
+}
+
+/// A source that yields an iterator's items.
+pub fn iter_source<I>(items: I) -> IterSource<I::IntoIter>
+where
+    I: IntoIterator,
+    I::IntoIter: Send + 'static,
+{
+    IterSource(items.into_iter())
+}
+
+/// See [`iter_source`].
+#[derive(Debug)]
+pub struct IterSource<I>(I);
+
+impl<I> Source<I::Item> for IterSource<I>
+where
+    I: Iterator + Send + 'static,
+    I::Item: Send,
+{
+    async fn next(&mut self) -> Option<SourceItem<I::Item>> {
+        self.0.next().map(|item| SourceItem::Record(item.into()))
+    }
+}
+
+/// A sink that calls `write` for each record.
+pub fn sink_fn<T, F>(write: F) -> FnSink<F>
+where
+    F: FnMut(&T) -> Result<(), BoxError> + Send + 'static,
+{
+    FnSink(write)
+}
+
+/// See [`sink_fn`].
+#[derive(Debug)]
+pub struct FnSink<F>(F);
+
+impl<T, F> Sink<T> for FnSink<F>
+where
+    T: Sync,
+    F: FnMut(&T) -> Result<(), BoxError> + Send + 'static,
+{
+    async fn write(&mut self, item: &T) -> Result<(), BoxError> {
+        (self.0)(item)
+    }
+}

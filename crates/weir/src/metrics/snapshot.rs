@@ -1,0 +1,120 @@
+//! Plain values describing a pipeline at one moment: what the live view,
+//! the Prometheus endpoint and the run report are drawn from.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use weir_core::QueueStats;
+
+use crate::accounting::AccountingSnapshot;
+
+/// What part a component plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Emits records.
+    Source,
+    /// Transforms records.
+    Stage,
+    /// Writes records out.
+    Sink,
+}
+
+/// Processing latency percentiles of a component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct LatencySummary {
+    /// Records measured.
+    pub count: u64,
+    /// Median.
+    pub p50: Duration,
+    /// 90th percentile.
+    pub p90: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// Slowest.
+    pub max: Duration,
+}
+
+impl LatencySummary {
+    pub(crate) fn from_micros(histogram: &Histogram<u64>) -> Self {
+        let at = |q: f64| Duration::from_micros(histogram.value_at_quantile(q));
+        LatencySummary {
+            count: histogram.len(),
+            p50: at(0.5),
+            p90: at(0.9),
+            p99: at(0.99),
+            max: Duration::from_micros(histogram.max()),
+        }
+    }
+}
+
+/// One component's counters at one moment. Counters only grow; durations
+/// are totals over all the component's workers since the start.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StageSnapshot {
+    /// The component's name.
+    pub name: Arc<str>,
+    /// Source, stage or sink.
+    pub role: Role,
+    /// Workers running it (its concurrency).
+    pub workers: usize,
+    /// Records taken in.
+    pub records_in: u64,
+    /// Records handed on (parts count one by one).
+    pub records_out: u64,
+    /// Failed attempts (each retry's failure counts).
+    pub errors: u64,
+    /// Retries made.
+    pub retries: u64,
+    /// Attempts that timed out.
+    pub timeouts: u64,
+    /// Records sent to the dead letters from here.
+    pub dead_letters: u64,
+    /// Records being worked on now.
+    pub in_flight: u64,
+    /// The link feeding this component: depth, capacity, high-water mark,
+    /// drops, and how long upstream was blocked on it.
+    #[serde(skip)]
+    pub input: Option<QueueStats>,
+    /// Total time the workers waited for input (starved).
+    pub starved: Duration,
+    /// Total time the workers waited to hand output downstream (blocked).
+    pub blocked: Duration,
+    /// Per-record processing latency.
+    pub latency: LatencySummary,
+}
+
+impl StageSnapshot {
+    /// Items queued on the input link now.
+    pub fn queue_len(&self) -> usize {
+        self.input.map_or(0, |q| q.len)
+    }
+
+    /// The input link's capacity (`None`: no link, or unbounded).
+    pub fn queue_capacity(&self) -> Option<usize> {
+        self.input.and_then(|q| q.capacity)
+    }
+
+    /// Records the input link dropped under its overflow policy.
+    pub fn dropped(&self) -> u64 {
+        self.input.map_or(0, |q| q.dropped())
+    }
+
+    /// Time upstream spent blocked putting into this component's input.
+    pub fn upstream_blocked(&self) -> Duration {
+        self.input.map_or(Duration::ZERO, |q| q.put_blocked)
+    }
+}
+
+/// The whole pipeline at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PipelineSnapshot {
+    /// Time since the run started.
+    pub elapsed: Duration,
+    /// The run's books.
+    pub accounting: AccountingSnapshot,
+    /// Source first, then the stages in order, then the sink.
+    pub stages: Vec<StageSnapshot>,
+}

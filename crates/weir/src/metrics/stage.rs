@@ -1,0 +1,105 @@
+//! The live counters of one pipeline component (source, stage or sink).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use hdrhistogram::Histogram;
+use weir_core::QueueStats;
+
+use super::snapshot::{LatencySummary, Role, StageSnapshot};
+
+/// Reads a link's stats without knowing its item type.
+pub(crate) type QueueProbe = Box<dyn Fn() -> QueueStats + Send + Sync>;
+
+/// Counters of one component, shared by its workers. Updated with relaxed
+/// atomics; the latency histogram takes a short lock per record.
+pub(crate) struct StageMetrics {
+    pub(crate) name: Arc<str>,
+    pub(crate) role: Role,
+    pub(crate) workers: usize,
+    pub(crate) records_in: AtomicU64,
+    pub(crate) records_out: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) dead_letters: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
+    pub(crate) in_flight: AtomicU64,
+    latency_micros: Mutex<Histogram<u64>>,
+    /// The link this component reads from (none for a source).
+    pub(crate) input: OnceLock<QueueProbe>,
+    /// The link this component writes to (none for a sink).
+    pub(crate) output: OnceLock<QueueProbe>,
+}
+
+impl StageMetrics {
+    pub(crate) fn new(name: Arc<str>, role: Role, workers: usize) -> Self {
+        StageMetrics {
+            name,
+            role,
+            workers,
+            records_in: AtomicU64::new(0),
+            records_out: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            dead_letters: AtomicU64::new(0),
+            timeouts: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            latency_micros: Mutex::new(Histogram::new(2).expect("2 significant figures is valid")),
+            input: OnceLock::new(),
+            output: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Marks a record taken in; returns when, for [`StageMetrics::end`].
+    pub(crate) fn begin(&self) -> Instant {
+        Self::add(&self.records_in, 1);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        Instant::now()
+    }
+
+    /// Marks a record done with (whatever came of it) and records its latency.
+    pub(crate) fn end(&self, started: Instant) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.latency_micros
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .saturating_record(micros.max(1));
+    }
+
+    pub(crate) fn snapshot(&self) -> StageSnapshot {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let input = self.input.get().map(|probe| probe());
+        let output = self.output.get().map(|probe| probe());
+        let latency = {
+            let histogram = self
+                .latency_micros
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            LatencySummary::from_micros(&histogram)
+        };
+        StageSnapshot {
+            name: self.name.clone(),
+            role: self.role,
+            workers: self.workers,
+            records_in: load(&self.records_in),
+            records_out: load(&self.records_out),
+            errors: load(&self.errors),
+            retries: load(&self.retries),
+            timeouts: load(&self.timeouts),
+            dead_letters: load(&self.dead_letters),
+            in_flight: load(&self.in_flight),
+            starved: input.map_or(Duration::ZERO, |q| q.get_waited),
+            blocked: output.map_or(Duration::ZERO, |q| q.put_blocked),
+            input,
+            latency,
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Where each component spends its time, and which one limits the run.
+//!
+//! Over a window between two snapshots, each component's worker-time splits
+//! into three shares:
+//! * **starved**: waiting for input (its input link empty);
+//! * **blocked**: waiting to hand output on (the next link full);
+//! * **busy**: everything else: its own work, including waiting on a remote
+//!   service, a rate limit or, for a source, its own input.
+//!
+//! # The bottleneck rule
+//! The bottleneck is the component with the largest busy share in the
+//! window (ties go to the one furthest downstream), provided that share is
+//! at least [`BUSY_THRESHOLD`]. Components upstream of a bottleneck are then
+//! mostly blocked and those downstream mostly starved, which the verdicts
+//! show. A slow sink makes every stage blocked all the way to it, and the
+//! sink is named; a slow source leaves every stage starved, and the source
+//! is named as the limit. If nothing is busy enough (an idle or finished
+//! pipeline) there is no bottleneck.
+//!
+//! ```
+//! use std::time::Duration;
+//! use weir::metrics::{bottleneck, Verdict};
+//! let verdicts = [
+//!     Verdict { name: "source".into(), starved: 0.0, busy: 0.05, blocked: 0.95 },
+//!     Verdict { name: "slow".into(), starved: 0.0, busy: 0.98, blocked: 0.02 },
+//!     Verdict { name: "sink".into(), starved: 0.97, busy: 0.03, blocked: 0.0 },
+//! ];
+//! assert_eq!(bottleneck(&verdicts).unwrap().name.as_ref(), "slow");
+//! ```
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::snapshot::PipelineSnapshot;
+
+/// The least busy share a component needs to be named the bottleneck.
+pub const BUSY_THRESHOLD: f64 = 0.5;
+
+/// One component's time split over a window; the shares add up to 1.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    /// The component.
+    pub name: Arc<str>,
+    /// Share of time waiting for input.
+    pub starved: f64,
+    /// Share of time doing its own work.
+    pub busy: f64,
+    /// Share of time waiting to hand output on.
+    pub blocked: f64,
+}
+
+impl Verdict {
+    /// The largest share's name: `starved`, `busy` or `blocked`.
+    pub fn state(&self) -> &'static str {
+        if self.busy >= self.starved && self.busy >= self.blocked {
+            "busy"
+        } else if self.blocked >= self.starved {
+            "blocked"
+        } else {
+            "starved"
+        }
+    }
+}
+
+/// The verdict of every component between two snapshots of the same run
+/// (`earlier` taken before `later`). Empty if no time passed.
+pub fn verdicts(earlier: &PipelineSnapshot, later: &PipelineSnapshot) -> Vec<Verdict> {
+    let window = later.elapsed.saturating_sub(earlier.elapsed).as_secs_f64();
+    if window <= 0.0 {
+        return Vec::new();
+    }
+    later
+        .stages
+        .iter()
+        .zip(&earlier.stages)
+        .map(|(now, before)| {
+            let worker_time = window * now.workers.max(1) as f64;
+            let share = |d: std::time::Duration| (d.as_secs_f64() / worker_time).clamp(0.0, 1.0);
+            let starved = share(now.starved.saturating_sub(before.starved));
+            let blocked = share(now.blocked.saturating_sub(before.blocked)).min(1.0 - starved);
+            Verdict {
+                name: now.name.clone(),
+                starved,
+                busy: (1.0 - starved - blocked).max(0.0),
+                blocked,
+            }
+        })
+        .collect()
+}
+
+/// The bottleneck by the rule in the [module docs](self).
+pub fn bottleneck(verdicts: &[Verdict]) -> Option<&Verdict> {
+    verdicts
+        .iter()
+        .filter(|v| v.busy >= BUSY_THRESHOLD)
+        .reduce(|best, v| if v.busy >= best.busy { v } else { best })
+}

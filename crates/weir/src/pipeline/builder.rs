@@ -1,0 +1,349 @@
+//! Building a pipeline: a source, stages in order, a sink, each joined to
+//! the next by a bounded link (a [`weir_core::Queue`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use weir_core::{Dropped, Overflow, Queue};
+
+use super::context::RunContext;
+use super::dead_letters::run_dead_letters;
+use super::running::{Link, RunningPipeline};
+use super::sink::run_sink;
+use super::source::run_source;
+use crate::ack::Outcome;
+use crate::error::BoxError;
+use crate::io::{DeadLetterSink, LogDeadLetters, Sink, Source};
+use crate::metrics::stage::StageMetrics;
+use crate::metrics::Role;
+use crate::record::Record;
+use crate::stage::batch::run_batch;
+use crate::stage::transform::Transform;
+use crate::stage::{Emit, RetryPolicy, Stage};
+use crate::RunReport;
+
+/// The capacity and overflow policy of a link between two components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkConfig {
+    /// Records the link holds at most (at least 1).
+    pub capacity: usize,
+    /// What a full link does with one more record. Records a dropping policy
+    /// discards are finished as [`Outcome::Dropped`] and counted.
+    pub overflow: Overflow,
+}
+
+impl Default for LinkConfig {
+    /// 64 records, blocking when full.
+    fn default() -> Self {
+        LinkConfig {
+            capacity: 64,
+            overflow: Overflow::Block,
+        }
+    }
+}
+
+/// Entry point: `Pipeline::builder().source(..).map(..).sink(..)`.
+///
+/// ```
+/// use weir::io::{iter_source, sink_fn};
+/// use weir::Pipeline;
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// let report = Pipeline::builder()
+///     .source("numbers", iter_source(1..=100u64))
+///     .filter("even", |n| n % 2 == 0)
+///     .map("square", |n| Ok(n * n))
+///     .sink("check", sink_fn(|n: &u64| { assert!(n % 4 == 0); Ok(()) }))
+///     .run()
+///     .await;
+/// assert_eq!(report.accounting.delivered, 50);
+/// assert_eq!(report.accounting.filtered, 50);
+/// assert!(report.accounting.balances());
+/// # });
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Pipeline;
+
+impl Pipeline {
+    /// Starts describing a pipeline with default links ([`LinkConfig::default`]).
+    pub fn builder() -> PipelineBuilder {
+        PipelineBuilder {
+            links: LinkConfig::default(),
+            dead_letter_capacity: 64,
+        }
+    }
+}
+
+/// Pipeline-wide settings, before the source is given.
+#[derive(Debug, Clone, Copy)]
+#[must_use]
+pub struct PipelineBuilder {
+    links: LinkConfig,
+    dead_letter_capacity: usize,
+}
+
+impl PipelineBuilder {
+    /// The default for every link (each can be overridden with [`Flow::link`]).
+    pub fn links(mut self, links: LinkConfig) -> Self {
+        self.links = links;
+        self
+    }
+
+    /// The capacity of the link to the dead-letter output.
+    pub fn dead_letter_capacity(mut self, capacity: usize) -> Self {
+        self.dead_letter_capacity = capacity.max(1);
+        self
+    }
+
+    /// The source the pipeline reads from.
+    pub fn source<T: Send + 'static>(self, name: &str, source: impl Source<T>) -> Flow<T> {
+        let ctx = Arc::new(RunContext::new(self.dead_letter_capacity));
+        let name: Arc<str> = name.into();
+        let metrics = Arc::new(StageMetrics::new(name.clone(), Role::Source, 1));
+        ctx.register(metrics.clone());
+        let build = Build {
+            ctx: ctx.clone(),
+            tasks: Vec::new(),
+            links: Vec::new(),
+            default_link: self.links,
+            next_link: None,
+        };
+        Flow {
+            build,
+            producer_metrics: metrics.clone(),
+            producer: Box::new(move |build, output| {
+                build
+                    .tasks
+                    .push(run_source(source, name, metrics, ctx, output).boxed());
+            }),
+        }
+    }
+}
+
+/// The parts of a pipeline that do not depend on the record type.
+pub(crate) struct Build {
+    pub(crate) ctx: Arc<RunContext>,
+    pub(crate) tasks: Vec<BoxFuture<'static, ()>>,
+    pub(crate) links: Vec<Link>,
+    default_link: LinkConfig,
+    next_link: Option<LinkConfig>,
+}
+
+/// The last component added, waiting to be given its output link.
+type Producer<T> = Box<dyn FnOnce(&mut Build, Queue<Record<T>>) + Send>;
+
+/// A pipeline under construction whose records are, at this point, `T`s.
+#[must_use = "a flow does nothing until it has a sink and is run"]
+pub struct Flow<T> {
+    build: Build,
+    producer: Producer<T>,
+    producer_metrics: Arc<StageMetrics>,
+}
+
+impl<T: Send + 'static> Flow<T> {
+    /// Sets the capacity and overflow policy of the next link only.
+    pub fn link(mut self, link: LinkConfig) -> Self {
+        self.build.next_link = Some(link);
+        self
+    }
+
+    /// Joins the last component to a new one, `consumer`, by a link, and
+    /// returns the link for the consumer to read.
+    fn connect(mut self, consumer: &StageMetrics) -> (Build, Queue<Record<T>>) {
+        let config = self
+            .build
+            .next_link
+            .take()
+            .unwrap_or(self.build.default_link);
+        let queue = link_queue(config, consumer.name.clone());
+        let probe = |queue: &Queue<Record<T>>| {
+            let queue = queue.clone();
+            Box::new(move || queue.stats()) as crate::metrics::stage::QueueProbe
+        };
+        let _ = consumer.input.set(probe(&queue));
+        let _ = self.producer_metrics.output.set(probe(&queue));
+        (self.producer)(&mut self.build, queue.clone());
+        let held = queue.clone();
+        self.build.links.push(Link {
+            consumer: consumer.name.clone(),
+            len: Box::new(move || held.len()),
+            abandon: {
+                let queue = queue.clone();
+                Box::new(move || queue.shutdown_immediate().len())
+            },
+        });
+        (self.build, queue)
+    }
+
+    fn then<U: Send + 'static>(
+        self,
+        name: &str,
+        role: Role,
+        workers: usize,
+        run: impl FnOnce(
+                Arc<StageMetrics>,
+                Arc<RunContext>,
+                Queue<Record<T>>,
+                Queue<Record<U>>,
+            ) -> BoxFuture<'static, ()>
+            + Send
+            + 'static,
+    ) -> Flow<U> {
+        let metrics = Arc::new(StageMetrics::new(name.into(), role, workers));
+        self.build.ctx.register(metrics.clone());
+        let (build, input) = self.connect(&metrics);
+        let ctx = build.ctx.clone();
+        let stage_metrics = metrics.clone();
+        Flow {
+            build,
+            producer_metrics: metrics,
+            producer: Box::new(move |build, output| {
+                build.tasks.push(run(stage_metrics, ctx, input, output));
+            }),
+        }
+    }
+
+    /// Adds a stage described by a [`Stage`].
+    pub fn stage<U: Send + 'static>(self, name: &str, stage: Stage<T, U>) -> Flow<U>
+    where
+        T: Clone + Sync,
+    {
+        let workers = if stage.ordered { 1 } else { stage.concurrency };
+        let name_arc: Arc<str> = name.into();
+        self.then(
+            name,
+            Role::Stage,
+            workers,
+            move |metrics, ctx, input, output| {
+                Transform {
+                    name: name_arc,
+                    stage,
+                    metrics,
+                    ctx,
+                }
+                .run(input, output)
+                .boxed()
+            },
+        )
+    }
+
+    /// One record in, one out; an `Err` dead-letters the record.
+    pub fn map<U: Send + 'static>(
+        self,
+        name: &str,
+        f: impl Fn(T) -> Result<U, BoxError> + Send + Sync + 'static,
+    ) -> Flow<U>
+    where
+        T: Clone + Sync,
+    {
+        self.stage(name, Stage::map(f))
+    }
+
+    /// Keeps the records for which `predicate` holds.
+    pub fn filter(self, name: &str, predicate: impl Fn(&T) -> bool + Send + Sync + 'static) -> Self
+    where
+        T: Clone + Sync,
+    {
+        self.stage(name, Stage::filter(predicate))
+    }
+
+    /// One record in, any number out.
+    pub fn flat_map<U: Send + 'static>(
+        self,
+        name: &str,
+        f: impl Fn(T) -> Result<Vec<U>, BoxError> + Send + Sync + 'static,
+    ) -> Flow<U>
+    where
+        T: Clone + Sync,
+    {
+        self.stage(name, Stage::emit(move |x| f(x).map(Emit::Many)))
+    }
+
+    /// Groups records into batches of up to `size`, sending a partial batch
+    /// once `max_wait` has passed since its first record.
+    pub fn batch(self, name: &str, size: usize, max_wait: Duration) -> Flow<Vec<T>> {
+        self.then(name, Role::Stage, 1, move |metrics, _ctx, input, output| {
+            run_batch(metrics, size, max_wait, input, output).boxed()
+        })
+    }
+
+    /// Ends the pipeline in a sink.
+    pub fn sink(self, name: &str, sink: impl Sink<T>) -> ReadyPipeline
+    where
+        T: Sync,
+    {
+        self.sink_with_retry(name, sink, None)
+    }
+
+    /// Ends the pipeline in a sink whose failed writes are retried.
+    pub fn sink_with_retry(
+        self,
+        name: &str,
+        sink: impl Sink<T>,
+        retry: Option<RetryPolicy>,
+    ) -> ReadyPipeline
+    where
+        T: Sync,
+    {
+        let metrics = Arc::new(StageMetrics::new(name.into(), Role::Sink, 1));
+        self.build.ctx.register(metrics.clone());
+        let (mut build, input) = self.connect(&metrics);
+        let ctx = build.ctx.clone();
+        let name: Arc<str> = name.into();
+        build
+            .tasks
+            .push(run_sink(sink, name, retry, metrics, ctx, input).boxed());
+        ReadyPipeline {
+            build,
+            dead_letters: Box::new(|ctx, queue| {
+                run_dead_letters(LogDeadLetters, ctx, queue).boxed()
+            }),
+        }
+    }
+}
+
+/// Builds a link whose dropping policy (if any) finishes what it drops as
+/// [`Outcome::Dropped`] at `consumer`.
+fn link_queue<T: Send + 'static>(config: LinkConfig, consumer: Arc<str>) -> Queue<Record<T>> {
+    Queue::builder(config.capacity.max(1))
+        .overflow(config.overflow)
+        .on_drop(move |dropped: Dropped<Record<T>>| {
+            dropped.item.finish(Outcome::Dropped {
+                stage: consumer.clone(),
+                policy: dropped.reason.to_string(),
+            });
+        })
+        .build()
+        .expect("capacity is at least 1 and a drop handler is set")
+}
+
+type DeadLetterRunner = Box<
+    dyn FnOnce(Arc<RunContext>, Queue<super::context::DeadLetterEntry>) -> BoxFuture<'static, ()>
+        + Send,
+>;
+
+/// A complete pipeline, ready to run.
+#[must_use = "a pipeline does nothing until it is run"]
+pub struct ReadyPipeline {
+    build: Build,
+    dead_letters: DeadLetterRunner,
+}
+
+impl ReadyPipeline {
+    /// Where dead letters go (default: logged with `tracing` and counted).
+    pub fn dead_letters(mut self, sink: impl DeadLetterSink) -> Self {
+        self.dead_letters = Box::new(move |ctx, queue| run_dead_letters(sink, ctx, queue).boxed());
+        self
+    }
+
+    /// Starts every component on the current tokio runtime.
+    pub fn start(self) -> RunningPipeline {
+        RunningPipeline::start(self.build, self.dead_letters)
+    }
+
+    /// Runs to the end and reports.
+    pub async fn run(self) -> RunReport {
+        self.start().wait().await
+    }
+}

@@ -1,0 +1,123 @@
+//! What every task of a running pipeline shares: the books, the
+//! dead-letter link, the stop signals and the first fatal error.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use tokio::time::Instant;
+
+use tokio_util::sync::CancellationToken;
+use weir_core::Queue;
+
+use crate::accounting::Accounting;
+use crate::ack::AckSet;
+use crate::error::PipelineError;
+use crate::io::DeadLetter;
+use crate::metrics::stage::StageMetrics;
+use crate::record::Record;
+
+/// A dead letter on its way to the dead-letter output, with the
+/// acknowledgements to finish once it is written.
+pub(crate) type DeadLetterEntry = (DeadLetter, AckSet);
+
+pub(crate) struct RunContext {
+    pub(crate) accounting: Arc<Accounting>,
+    pub(crate) dead_letters: Queue<DeadLetterEntry>,
+    /// Graceful drain: sources stop, the rest finishes what it holds.
+    pub(crate) drain: CancellationToken,
+    /// Immediate stop: everything still held is abandoned (nacked).
+    pub(crate) abort: CancellationToken,
+    pub(crate) failure: Mutex<Option<PipelineError>>,
+    pub(crate) metrics: Mutex<Vec<Arc<StageMetrics>>>,
+    pub(crate) started: Mutex<Instant>,
+    next_id: AtomicU64,
+}
+
+impl RunContext {
+    pub(crate) fn new(dead_letter_capacity: usize) -> Self {
+        RunContext {
+            accounting: Arc::new(Accounting::default()),
+            dead_letters: Queue::bounded(dead_letter_capacity),
+            drain: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            failure: Mutex::new(None),
+            metrics: Mutex::new(Vec::new()),
+            started: Mutex::new(Instant::now()),
+            next_id: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Records the first fatal error and stops the run at once.
+    pub(crate) fn fail(&self, error: PipelineError) {
+        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        if failure.is_none() {
+            tracing::error!(%error, "pipeline failed; stopping");
+            *failure = Some(error);
+        }
+        drop(failure);
+        self.drain.cancel();
+        self.abort.cancel();
+    }
+
+    /// Sends `record` to the dead letters (its acknowledgement is finished
+    /// once the dead-letter output has written it). Waits while the
+    /// dead-letter link is full: a slow dead-letter output pushes back too.
+    pub(crate) async fn dead_letter<T: Send + Sync + 'static>(
+        &self,
+        record: Record<T>,
+        stage: &Arc<str>,
+        reason: String,
+        metrics: &StageMetrics,
+    ) {
+        let boxed = record.map_payload(|payload| Box::new(payload) as Box<dyn Any + Send + Sync>);
+        self.dead_letter_any(boxed, stage, reason, metrics).await;
+    }
+
+    /// [`RunContext::dead_letter`] for a payload already boxed.
+    pub(crate) async fn dead_letter_any(
+        &self,
+        record: Record<Box<dyn Any + Send + Sync>>,
+        stage: &Arc<str>,
+        reason: String,
+        metrics: &StageMetrics,
+    ) {
+        StageMetrics::add(&metrics.dead_letters, 1);
+        let letter = DeadLetter {
+            record_id: record.id,
+            stage: stage.clone(),
+            reason,
+            attempts: record.attempts,
+            at: SystemTime::now(),
+            payload: record.payload,
+        };
+        // If the link is already shut (immediate stop), the entry comes back
+        // and is dropped: its acknowledgements are nacked, and counted so.
+        let _nacked_if_closed = self.dead_letters.put((letter, record.acks)).await;
+    }
+
+    /// Runs `work` until it ends or the run is stopped at once; on a stop,
+    /// `work` is dropped, and the records it held are nacked.
+    pub(crate) async fn until_aborted<F: std::future::Future>(
+        self: Arc<Self>,
+        work: F,
+    ) -> Option<F::Output> {
+        tokio::select! {
+            biased;
+            _ = self.abort.cancelled() => None,
+            out = work => Some(out),
+        }
+    }
+
+    pub(crate) fn register(&self, metrics: Arc<StageMetrics>) {
+        self.metrics
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(metrics);
+    }
+}

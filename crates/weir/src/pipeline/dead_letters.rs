@@ -1,0 +1,66 @@
+//! Running the dead-letter output: write each letter, flush, then finish its
+//! records as dead-lettered.
+
+use std::sync::Arc;
+
+use weir_core::Queue;
+
+use crate::ack::{AckSet, Outcome};
+use crate::error::PipelineError;
+use crate::io::DeadLetterSink;
+use crate::pipeline::context::{DeadLetterEntry, RunContext};
+
+pub(crate) async fn run_dead_letters(
+    mut sink: impl DeadLetterSink,
+    ctx: Arc<RunContext>,
+    input: Queue<DeadLetterEntry>,
+) {
+    let mut written: Vec<(AckSet, Outcome)> = Vec::new();
+    loop {
+        let (letter, acks) = match input.try_get() {
+            Ok(entry) => entry,
+            Err(_) => {
+                if !flush(&mut sink, &mut written, &ctx).await {
+                    return;
+                }
+                match input.get().await {
+                    Some(entry) => entry,
+                    None => break,
+                }
+            }
+        };
+        if let Err(error) = sink.write(&letter).await {
+            ctx.fail(PipelineError::DeadLetterFailed(error.to_string()));
+            return; // this letter's and the unflushed letters' records are nacked
+        }
+        let outcome = Outcome::DeadLettered {
+            stage: letter.stage.clone(),
+            reason: letter.reason.clone(),
+        };
+        written.push((acks, outcome));
+    }
+    flush(&mut sink, &mut written, &ctx).await;
+}
+
+async fn flush(
+    sink: &mut impl DeadLetterSink,
+    written: &mut Vec<(AckSet, Outcome)>,
+    ctx: &RunContext,
+) -> bool {
+    if written.is_empty() {
+        return true;
+    }
+    match sink.flush().await {
+        Ok(()) => {
+            for (acks, outcome) in written.drain(..) {
+                acks.finish(outcome);
+            }
+            true
+        }
+        Err(error) => {
+            written.clear();
+            ctx.fail(PipelineError::DeadLetterFailed(error.to_string()));
+            false
+        }
+    }
+}

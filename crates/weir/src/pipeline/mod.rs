@@ -1,0 +1,12 @@
+//! The engine: builds a pipeline (source → stages → sink, joined by bounded
+//! links), runs it, and stops it.
+
+mod builder;
+pub(crate) mod context;
+mod dead_letters;
+mod running;
+mod sink;
+mod source;
+
+pub use builder::{Flow, LinkConfig, Pipeline, PipelineBuilder, ReadyPipeline};
+pub use running::{PipelineMonitor, RunningPipeline, ShutdownHandle, VERDICT_WINDOW};

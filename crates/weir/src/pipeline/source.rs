@@ -1,0 +1,51 @@
+//! Running a source: pull an item only when the first link has room.
+
+use std::sync::Arc;
+
+use weir_core::Queue;
+
+use crate::ack::{AckSet, AckToken};
+use crate::io::{Source, SourceItem};
+use crate::metrics::stage::StageMetrics;
+use crate::pipeline::context::RunContext;
+use crate::record::Record;
+
+pub(crate) async fn run_source<T: Send + 'static>(
+    mut source: impl Source<T>,
+    name: Arc<str>,
+    metrics: Arc<StageMetrics>,
+    ctx: Arc<RunContext>,
+    output: Queue<Record<T>>,
+) {
+    loop {
+        // `next` is cancelled when a drain begins; sources are cancel-safe.
+        let item = tokio::select! {
+            biased;
+            _ = ctx.drain.cancelled() => break,
+            item = source.next() => item,
+        };
+        let Some(item) = item else { break };
+        StageMetrics::add(&metrics.records_in, 1);
+        match item {
+            SourceItem::Record(emitted) => {
+                let token = AckToken::new(ctx.accounting.clone(), emitted.on_ack);
+                let record = Record::new(ctx.next_id(), emitted.payload, AckSet::one(token));
+                StageMetrics::add(&metrics.records_out, 1);
+                if output.put(record).await.is_err() {
+                    break; // stopped at once; the record is nacked
+                }
+            }
+            SourceItem::Invalid {
+                raw,
+                reason,
+                on_ack,
+            } => {
+                let token = AckToken::new(ctx.accounting.clone(), on_ack);
+                let mut record = Record::new(ctx.next_id(), raw, AckSet::one(token));
+                record.attempts = 1;
+                ctx.dead_letter_any(record, &name, reason, &metrics).await;
+            }
+        }
+    }
+    output.shutdown();
+}

@@ -1,0 +1,196 @@
+//! [`Stage`]: the plain description of one transforming stage: its function
+//! and how it is run (concurrency, order, timeout, retries, rate limit).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use weir_core::limit::RateLimit;
+
+use super::attempt::TimeoutPolicy;
+use super::retry::RetryPolicy;
+use crate::error::BoxError;
+
+/// What one call of a stage function produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Emit<U> {
+    /// One record out (map).
+    One(U),
+    /// Nothing: the record is finished as filtered.
+    Skip,
+    /// Any number of records (flat_map); none is the same as [`Emit::Skip`].
+    Many(Vec<U>),
+}
+
+pub(crate) type SyncFn<T, U> = Arc<dyn Fn(T) -> Result<Emit<U>, BoxError> + Send + Sync>;
+pub(crate) type AsyncFn<T, U> =
+    Arc<dyn Fn(T) -> BoxFuture<'static, Result<Emit<U>, BoxError>> + Send + Sync>;
+
+pub(crate) enum StageFn<T, U> {
+    /// Cheap work run inline on the worker task.
+    Inline(SyncFn<T, U>),
+    /// CPU-heavy work run on tokio's blocking pool, so it cannot starve the
+    /// async workers.
+    Blocking(SyncFn<T, U>),
+    /// Async work (I/O).
+    Async(AsyncFn<T, U>),
+}
+
+impl<T, U> Clone for StageFn<T, U> {
+    fn clone(&self) -> Self {
+        match self {
+            StageFn::Inline(f) => StageFn::Inline(f.clone()),
+            StageFn::Blocking(f) => StageFn::Blocking(f.clone()),
+            StageFn::Async(f) => StageFn::Async(f.clone()),
+        }
+    }
+}
+
+/// A transforming stage, described before it runs.
+///
+/// ```
+/// use std::time::Duration;
+/// use weir::stage::{RetryPolicy, Stage};
+/// let fetch = Stage::map_async(|n: u64| async move { Ok(n * 2) })
+///     .concurrency(8)
+///     .ordered()
+///     .timeout(Duration::from_secs(2))
+///     .retry(RetryPolicy::new(3));
+/// # let _ = fetch;
+/// ```
+pub struct Stage<T, U> {
+    pub(crate) function: StageFn<T, U>,
+    pub(crate) concurrency: usize,
+    pub(crate) ordered: bool,
+    pub(crate) timeout: Option<(Duration, TimeoutPolicy<U>)>,
+    pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) rate: Option<Arc<RateLimit>>,
+    pub(crate) fail_fast: bool,
+}
+
+impl<T: Send + 'static, U: Send + 'static> Stage<T, U> {
+    fn new(function: StageFn<T, U>) -> Self {
+        Stage {
+            function,
+            concurrency: 1,
+            ordered: false,
+            timeout: None,
+            retry: None,
+            rate: None,
+            fail_fast: false,
+        }
+    }
+
+    /// One record in, one out; an error dead-letters the record.
+    pub fn map(f: impl Fn(T) -> Result<U, BoxError> + Send + Sync + 'static) -> Self {
+        Self::new(StageFn::Inline(Arc::new(move |x| f(x).map(Emit::One))))
+    }
+
+    /// One record in, any number out.
+    pub fn flat_map(f: impl Fn(T) -> Result<Vec<U>, BoxError> + Send + Sync + 'static) -> Self {
+        Self::new(StageFn::Inline(Arc::new(move |x| f(x).map(Emit::Many))))
+    }
+
+    /// Full control: the function says what to emit.
+    pub fn emit(f: impl Fn(T) -> Result<Emit<U>, BoxError> + Send + Sync + 'static) -> Self {
+        Self::new(StageFn::Inline(Arc::new(f)))
+    }
+
+    /// CPU-heavy work, run on the blocking pool (with [`Stage::concurrency`]
+    /// bounding how many run at once).
+    pub fn map_blocking(f: impl Fn(T) -> Result<U, BoxError> + Send + Sync + 'static) -> Self {
+        Self::new(StageFn::Blocking(Arc::new(move |x| f(x).map(Emit::One))))
+    }
+
+    /// Async work, e.g. a request per record.
+    pub fn map_async<F, Fut>(f: F) -> Self
+    where
+        F: Fn(T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<U, BoxError>> + Send + 'static,
+    {
+        Self::new(StageFn::Async(Arc::new(move |x| {
+            f(x).map(|r| r.map(Emit::One)).boxed()
+        })))
+    }
+
+    /// Async work that says what to emit.
+    pub fn emit_async<F, Fut>(f: F) -> Self
+    where
+        F: Fn(T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Emit<U>, BoxError>> + Send + 'static,
+    {
+        Self::new(StageFn::Async(Arc::new(move |x| f(x).boxed())))
+    }
+
+    /// At most `n` records in work at once (default 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Emit in input order even with concurrency (default: as finished).
+    pub fn ordered(mut self) -> Self {
+        self.ordered = true;
+        self
+    }
+
+    /// Cancel an attempt after `after`; the record is then retried if a retry
+    /// policy allows, else dead-lettered.
+    pub fn timeout(self, after: Duration) -> Self {
+        self.timeout_with(after, TimeoutPolicy::DeadLetter)
+    }
+
+    /// Like [`Stage::timeout`], with what to do when the last attempt times out.
+    pub fn timeout_with(mut self, after: Duration, policy: TimeoutPolicy<U>) -> Self {
+        self.timeout = Some((after, policy));
+        self
+    }
+
+    /// Retry failed attempts.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Wait for this rate limit before each attempt.
+    pub fn rate_limit(mut self, limit: Arc<RateLimit>) -> Self {
+        self.rate = Some(limit);
+        self
+    }
+
+    /// A record that fails here (after retries) stops the pipeline instead of
+    /// being dead-lettered.
+    pub fn fail_fast(mut self) -> Self {
+        self.fail_fast = true;
+        self
+    }
+}
+
+impl<T: Send + 'static> Stage<T, T> {
+    /// Keep the records for which `predicate` is true; the others are
+    /// finished as filtered.
+    pub fn filter(predicate: impl Fn(&T) -> bool + Send + Sync + 'static) -> Self {
+        Self::emit(move |x| {
+            Ok(if predicate(&x) {
+                Emit::One(x)
+            } else {
+                Emit::Skip
+            })
+        })
+    }
+
+    /// Look at each record (e.g. to log it) and pass it on unchanged.
+    pub fn inspect(f: impl Fn(&T) + Send + Sync + 'static) -> Self {
+        Self::emit(move |x| {
+            f(&x);
+            Ok(Emit::One(x))
+        })
+    }
+
+    /// Pass records on at most at `limit`'s rate.
+    pub fn throttle(limit: Arc<RateLimit>) -> Self {
+        Self::emit(|x| Ok(Emit::One(x))).rate_limit(limit)
+    }
+}
