@@ -15,6 +15,7 @@ pub mod limit;
 pub mod queue;
 mod sync;
 
+pub use limit::{AdaptiveConcurrency, AdaptiveConfig, ConcurrencyLimit, Rate, RateLimit, TimedOut};
 pub use queue::{
     BuildError, DropReason, Dropped, GetError, Overflow, PutError, Queue, QueueBuilder, QueueStats,
     TaskDoneError,

@@ -1,0 +1,163 @@
+//! [`Gradient`]: follows the latency gradient, as Netflix's `GradientLimit`.
+//!
+//! For every success, `gradient = tolerance × min_latency / latency`,
+//! clamped to `0.5..=1`; the target limit is `limit × gradient + headroom`,
+//! and the limit moves `smoothing` of the way there. While latency stays at
+//! its minimum, the headroom makes the limit grow; once requests start to
+//! queue in the service, latency rises and the gradient pulls the limit back
+//! to where the queue is about `headroom` deep. An overload multiplies the
+//! limit by `backoff`.
+//!
+//! The baseline is the lowest latency ever seen, so the latencies recorded
+//! should be for comparable work. `tolerance` above 1 accepts that much
+//! latency noise (or queueing) before backing off, at the price of settling
+//! higher above the service's capacity.
+//!
+//! ```
+//! use weir_core::limit::{AdaptiveConcurrency, AdaptiveConfig, Algorithm, Gradient, Headroom};
+//!
+//! let gradient = Gradient { headroom: Headroom::Fixed(4), ..Gradient::default() };
+//! let limiter = AdaptiveConcurrency::new(AdaptiveConfig {
+//!     max_limit: 200,
+//!     ..AdaptiveConfig::new(Algorithm::Gradient(gradient))
+//! })
+//! .unwrap();
+//! assert_eq!(limiter.stats().max_limit, 200);
+//! ```
+
+use super::{parameter, ConfigError, Decision, Sample};
+
+/// How many requests beyond the no-queueing point the gradient algorithm
+/// allows, so it keeps probing for more capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Headroom {
+    /// The square root of the limit (the default).
+    Sqrt,
+    /// A fixed number of requests.
+    Fixed(usize),
+}
+
+/// Settings of the gradient algorithm; see the [module docs](self).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gradient {
+    /// Latency up to this many times the minimum counts as no queueing; 1.0
+    /// by default. Must be at least 1.
+    pub tolerance: f64,
+    /// How far the limit moves toward its target per success, in `(0, 1]`;
+    /// 0.2 by default.
+    pub smoothing: f64,
+    /// Allowed queue in the service; [`Headroom::Sqrt`] by default.
+    pub headroom: Headroom,
+    /// The factor the limit is multiplied by on an overload; 0.9 by default.
+    /// Must be in `(0, 1)`.
+    pub backoff: f64,
+}
+
+impl Default for Gradient {
+    fn default() -> Self {
+        Gradient {
+            tolerance: 1.0,
+            smoothing: 0.2,
+            headroom: Headroom::Sqrt,
+            backoff: 0.9,
+        }
+    }
+}
+
+/// The gradient never cuts the limit by more than half at once.
+const MIN_GRADIENT: f64 = 0.5;
+
+impl Gradient {
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        parameter(
+            "tolerance",
+            self.tolerance,
+            self.tolerance >= 1.0 && self.tolerance.is_finite(),
+            "at least 1",
+        )?;
+        parameter(
+            "smoothing",
+            self.smoothing,
+            self.smoothing > 0.0 && self.smoothing <= 1.0,
+            "0 < smoothing <= 1",
+        )?;
+        parameter(
+            "backoff",
+            self.backoff,
+            self.backoff > 0.0 && self.backoff < 1.0,
+            "0 < backoff < 1",
+        )
+    }
+
+    pub(super) fn decide(&self, sample: &Sample) -> Decision {
+        let limit = sample.limit;
+        if sample.overloaded {
+            return Decision::Backoff(limit * self.backoff);
+        }
+        let gradient = (self.tolerance / sample.latency_ratio()).clamp(MIN_GRADIENT, 1.0);
+        let headroom = match self.headroom {
+            Headroom::Sqrt => limit.sqrt(),
+            Headroom::Fixed(n) => n as f64,
+        };
+        let mut target = limit * gradient + headroom;
+        if !sample.limit_in_use() {
+            // An idle limit is no evidence that more would be fine.
+            target = target.min(limit);
+        }
+        Decision::Set(limit * (1.0 - self.smoothing) + target * self.smoothing)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn sample(limit: f64, latency_ms: u64, in_flight: usize) -> Sample {
+        Sample {
+            limit,
+            overloaded: false,
+            latency: Duration::from_millis(latency_ms),
+            min_latency: Some(Duration::from_millis(10)),
+            in_flight,
+        }
+    }
+
+    fn set(decision: Decision) -> f64 {
+        match decision {
+            Decision::Set(limit) => limit,
+            other => panic!("expected Set, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn grows_by_headroom_at_minimum_latency() {
+        let gradient = Gradient::default();
+        // target = 16 × 1 + 4, moved 0.2 of the way: 16.8
+        assert!((set(gradient.decide(&sample(16.0, 10, 16))) - 16.8).abs() < 1e-9);
+    }
+
+    #[test]
+    fn shrinks_when_latency_rises_and_never_more_than_half() {
+        let gradient = Gradient {
+            headroom: Headroom::Fixed(0),
+            ..Gradient::default()
+        };
+        // Latency doubled: target 8, moved 0.2 of the way from 16: 14.4
+        assert!((set(gradient.decide(&sample(16.0, 20, 16))) - 14.4).abs() < 1e-9);
+        // Latency ×10 still targets half.
+        assert!((set(gradient.decide(&sample(16.0, 100, 16))) - 14.4).abs() < 1e-9);
+    }
+
+    #[test]
+    fn idle_limit_does_not_grow_and_overload_backs_off() {
+        let gradient = Gradient::default();
+        assert!((set(gradient.decide(&sample(16.0, 10, 2))) - 16.0).abs() < 1e-9);
+        let overloaded = Sample {
+            overloaded: true,
+            ..sample(16.0, 0, 16)
+        };
+        assert_eq!(gradient.decide(&overloaded), Decision::Backoff(16.0 * 0.9));
+    }
+}
