@@ -1,0 +1,2 @@
+//! The pipeline file.
+pub mod units;

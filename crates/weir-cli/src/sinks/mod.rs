@@ -1,0 +1,2 @@
+//! Sinks of the weir command.
+pub mod http;

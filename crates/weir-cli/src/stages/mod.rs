@@ -1,0 +1,2 @@
+//! Stages of the weir command.
+pub mod http;
