@@ -6,7 +6,10 @@
 //! `report` (HTML/JSON run report), `metrics_http` (Prometheus endpoint).
 
 pub mod config;
+pub mod metrics_http;
 pub mod record;
+pub mod report;
 pub mod sinks;
 pub mod sources;
 pub mod stages;
+pub mod view;

@@ -1,0 +1,1 @@
+//! Live terminal view of a running pipeline and the end-of-run summary.
