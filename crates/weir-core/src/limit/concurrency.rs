@@ -54,8 +54,12 @@ struct Shared {
     held_nanos: AtomicU64,
 }
 
-/// A handle to a concurrency limit. Clone it to share the limit: every clone
-/// counts against the same `n`.
+/// At most `n` operations in flight at once: a [`tokio::sync::Semaphore`]
+/// with a permit that cannot leak (released on drop, on every path) and
+/// statistics. Waiters are served first come, first served.
+///
+/// Clone the handle to share the limit: every clone counts against the
+/// same `n`.
 #[derive(Clone)]
 pub struct ConcurrencyLimit {
     shared: Arc<Shared>,

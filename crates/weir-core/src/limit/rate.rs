@@ -31,7 +31,19 @@ use std::num::NonZeroU32;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// A rate of operations with a burst; see the [module docs](self).
+/// A rate of operations: `count` per `period`, and up to `burst` at once
+/// after a quiet spell (1, strict pacing, unless set with
+/// [`Rate::with_burst`]).
+///
+/// Parsed from `"100/s"`, `"5/ms"`, `"600/min"`, `"1/10s"` or
+/// `"100/s burst=20"` (see [`Rate::from_str`]); its `Display` form parses
+/// back to the same value. A `Rate` is always usable: count, period and
+/// burst are positive and `period / count` is at least a nanosecond.
+///
+/// ```
+/// let rate: weir_core::Rate = "600/min".parse().unwrap();
+/// assert_eq!(rate.interval(), std::time::Duration::from_millis(100));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Rate {
     count: NonZeroU32,

@@ -73,8 +73,11 @@ struct Shared {
     waits: WaitCounters,
 }
 
-/// A handle to a rate limiter. Clone it to share the limit: every clone
-/// draws on the same rate.
+/// Paces operations to a [`Rate`]: over any stretch of time `t`, at most
+/// `burst + t / interval` are let through (GCRA, by the `governor` crate, on
+/// tokio's clock). Waiters are let through in the order they came.
+///
+/// Clone the handle to share the limit: every clone draws on the same rate.
 #[derive(Clone)]
 pub struct RateLimit {
     shared: Arc<Shared>,

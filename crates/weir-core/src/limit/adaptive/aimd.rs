@@ -18,9 +18,19 @@
 //! assert_eq!(limiter.current_limit(), 10);
 //! ```
 
+#[cfg(doc)]
+use super::Outcome;
 use super::{parameter, ConfigError, Decision, Sample};
 
-/// Settings of the AIMD algorithm; see the [module docs](self).
+/// Settings of the AIMD algorithm: additive increase, multiplicative
+/// decrease, as TCP Reno does.
+///
+/// While the limit is in use (at least half of it was out when the permit
+/// was granted) and the service answers quickly, every success adds
+/// `increase / limit`, so the limit grows by about `increase` per limit's
+/// worth of operations (per round trip). An [`Outcome::Overloaded`], or a
+/// latency above `latency_tolerance` × the lowest latency seen, multiplies
+/// the limit by `backoff`, at most once per round trip.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Aimd {
     /// Added to the limit per limit's worth of successes while it is in use;
@@ -31,7 +41,7 @@ pub struct Aimd {
     pub backoff: f64,
     /// A success slower than this many times the lowest latency seen counts
     /// as congestion; 1.5 by default. Must be at least 1;
-    /// `f64::INFINITY` reacts to [`Outcome::Overloaded`](super::Outcome) only.
+    /// `f64::INFINITY` reacts to [`Outcome::Overloaded`] only.
     pub latency_tolerance: f64,
 }
 

@@ -2,7 +2,9 @@
 //!
 //! For every success, `gradient = tolerance × min_latency / latency`,
 //! clamped to `0.5..=1`; the target limit is `limit × gradient + headroom`,
-//! and the limit moves `smoothing` of the way there. While latency stays at
+//! and the limit moves `smoothing / limit` of the way there, so about
+//! `smoothing` of the way per round trip (a limit's worth of successes).
+//! While latency stays at
 //! its minimum, the headroom makes the limit grow; once requests start to
 //! queue in the service, latency rises and the gradient pulls the limit back
 //! to where the queue is about `headroom` deep. An overload multiplies the
@@ -37,14 +39,27 @@ pub enum Headroom {
     Fixed(usize),
 }
 
-/// Settings of the gradient algorithm; see the [module docs](self).
+/// Settings of the latency-gradient algorithm, after Netflix's
+/// `GradientLimit`.
+///
+/// For every success, `gradient = tolerance × min_latency / latency`,
+/// clamped to `0.5..=1`; the target limit is `limit × gradient + headroom`,
+/// and the limit moves `smoothing` of the way there per round trip. While
+/// latency stays at its minimum the headroom makes the limit grow; once
+/// requests queue in the service, latency rises and the limit settles where
+/// the queue is about `headroom` deep. An overload multiplies the limit by
+/// `backoff`, at most once per round trip.
+///
+/// The baseline is the lowest latency ever seen, so the latencies recorded
+/// should be for comparable work; `tolerance` above 1 absorbs latency noise,
+/// at the price of settling further above the service's capacity.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Gradient {
     /// Latency up to this many times the minimum counts as no queueing; 1.0
     /// by default. Must be at least 1.
     pub tolerance: f64,
-    /// How far the limit moves toward its target per success, in `(0, 1]`;
-    /// 0.2 by default.
+    /// How far the limit moves toward its target per round trip (a limit's
+    /// worth of successes), in `(0, 1]`; 0.2 by default.
     pub smoothing: f64,
     /// Allowed queue in the service; [`Headroom::Sqrt`] by default.
     pub headroom: Headroom,
@@ -104,7 +119,12 @@ impl Gradient {
             // An idle limit is no evidence that more would be fine.
             target = target.min(limit);
         }
-        Decision::Set(limit * (1.0 - self.smoothing) + target * self.smoothing)
+        // About `limit` samples arrive per round trip, so each moves the limit
+        // 1/limit of the smoothed step: it moves `smoothing` of the way per
+        // round trip, not per sample (which would overshoot by a whole
+        // round trip's worth of steps before latency could react).
+        let step = self.smoothing / limit.max(1.0);
+        Decision::Set(limit + (target - limit) * step)
     }
 }
 
@@ -134,8 +154,8 @@ mod tests {
     #[test]
     fn grows_by_headroom_at_minimum_latency() {
         let gradient = Gradient::default();
-        // target = 16 × 1 + 4, moved 0.2 of the way: 16.8
-        assert!((set(gradient.decide(&sample(16.0, 10, 16))) - 16.8).abs() < 1e-9);
+        // target = 16 × 1 + 4, moved 0.2 / 16 of the way: 16.05
+        assert!((set(gradient.decide(&sample(16.0, 10, 16))) - 16.05).abs() < 1e-9);
     }
 
     #[test]
@@ -144,10 +164,10 @@ mod tests {
             headroom: Headroom::Fixed(0),
             ..Gradient::default()
         };
-        // Latency doubled: target 8, moved 0.2 of the way from 16: 14.4
-        assert!((set(gradient.decide(&sample(16.0, 20, 16))) - 14.4).abs() < 1e-9);
+        // Latency doubled: target 8, moved 0.2 / 16 of the way from 16: 15.9
+        assert!((set(gradient.decide(&sample(16.0, 20, 16))) - 15.9).abs() < 1e-9);
         // Latency ×10 still targets half.
-        assert!((set(gradient.decide(&sample(16.0, 100, 16))) - 14.4).abs() < 1e-9);
+        assert!((set(gradient.decide(&sample(16.0, 100, 16))) - 15.9).abs() < 1e-9);
     }
 
     #[test]

@@ -155,8 +155,20 @@ impl Shared {
     }
 }
 
-/// A handle to an adaptive concurrency limit. Clone it to share the limit:
-/// every clone counts against, and teaches, the same limit.
+/// A concurrency limit that moves with the service: it probes upwards while
+/// the service keeps up and backs off on rising latency or an
+/// [`Outcome::Overloaded`], by the [`Algorithm`] in its [`AdaptiveConfig`].
+///
+/// Acquire a permit, do the work, and report the outcome on it with
+/// [`AdaptivePermit::record`]; a permit dropped without a record releases
+/// its slot but teaches nothing. The limit stays within the configured
+/// bounds, and at most [`current_limit`](Self::current_limit) permits are
+/// out at once (when the limit shrinks below the permits already out, no
+/// new permit is granted until enough come back). Waiters are served first
+/// come, first served.
+///
+/// Clone the handle to share the limit: every clone counts against, and
+/// teaches, the same limit.
 #[derive(Clone)]
 pub struct AdaptiveConcurrency {
     shared: Arc<Shared>,

@@ -1,0 +1,235 @@
+//! `AdaptiveConcurrency` against a simulated service, in paused virtual
+//! time: the limit must settle near the service's capacity and respect its
+//! bounds, for both algorithms.
+//!
+//! The fake service has `capacity` workers and a fixed service time; a
+//! request beyond `capacity` queues for a worker (so latency grows with the
+//! excess), and beyond twice `capacity` inside it is shed at once as
+//! overloaded. Clients (four times the capacity of them) loop acquire →
+//! call → record, so the limiter is the only thing holding load back.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use weir_core::limit::{AdaptiveConcurrency, AdaptiveConfig, Outcome};
+
+const SERVICE_TIME: Duration = Duration::from_millis(10);
+
+struct Service {
+    capacity: AtomicUsize,
+    workers: Semaphore,
+    inside: AtomicUsize,
+    peak_inside: AtomicUsize,
+}
+
+impl Service {
+    fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(Service {
+            capacity: AtomicUsize::new(capacity),
+            workers: Semaphore::new(capacity),
+            inside: AtomicUsize::new(0),
+            peak_inside: AtomicUsize::new(0),
+        })
+    }
+
+    async fn call(&self) -> Outcome {
+        let start = Instant::now();
+        let inside = self.inside.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak_inside.fetch_max(inside, Ordering::SeqCst);
+        let outcome = if inside > 2 * self.capacity.load(Ordering::SeqCst) {
+            tokio::time::sleep(SERVICE_TIME / 10).await; // a quick 503
+            Outcome::Overloaded
+        } else {
+            let _worker = self.workers.acquire().await.unwrap();
+            tokio::time::sleep(SERVICE_TIME).await;
+            Outcome::Success {
+                latency: start.elapsed(),
+            }
+        };
+        self.inside.fetch_sub(1, Ordering::SeqCst);
+        outcome
+    }
+
+    /// Takes `by` workers away for good (once they are free).
+    async fn shrink(&self, by: usize) {
+        let by_u32 = u32::try_from(by).unwrap();
+        self.workers.acquire_many(by_u32).await.unwrap().forget();
+        self.capacity.fetch_sub(by, Ordering::SeqCst);
+    }
+}
+
+/// What a run saw: the limit sampled every service time, and the
+/// throughput over the second half of the run.
+#[derive(Debug)]
+struct Run {
+    /// The limit after every service time, for the whole run.
+    all: Vec<usize>,
+    /// Over the second half: mean, lowest and highest limit.
+    mean: f64,
+    low: usize,
+    high: usize,
+    /// Successes per service time over the second half.
+    throughput: f64,
+    overloaded: u64,
+    /// The most requests inside the service at once, over the whole run.
+    peak_inside: usize,
+}
+
+/// Drives `limiter` against a service of `capacity` for `rounds` service
+/// times; if `shrink_to` is given, the service drops to that capacity at the
+/// start of the second half.
+async fn drive(
+    limiter: &AdaptiveConcurrency,
+    capacity: usize,
+    rounds: u32,
+    shrink_to: Option<usize>,
+) -> Run {
+    let service = Service::new(capacity);
+    let stop = Instant::now() + SERVICE_TIME * rounds;
+    let clients: Vec<_> = (0..4 * capacity)
+        .map(|_| {
+            let (limiter, service) = (limiter.clone(), service.clone());
+            tokio::spawn(async move {
+                while Instant::now() < stop {
+                    let permit = limiter.acquire().await;
+                    permit.record(service.call().await);
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let mut successes_at_half = 0;
+    for round in 0..rounds {
+        if round == rounds / 4 {
+            if let Some(smaller) = shrink_to {
+                let service = service.clone();
+                tokio::spawn(async move { service.shrink(capacity - smaller).await });
+            }
+        }
+        tokio::time::sleep(SERVICE_TIME).await;
+        all.push(limiter.current_limit());
+        if round + 1 == rounds / 2 {
+            successes_at_half = limiter.stats().successes;
+        }
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    let stats = limiter.stats();
+    let half = &all[all.len() / 2..];
+    Run {
+        mean: half.iter().sum::<usize>() as f64 / half.len() as f64,
+        low: *half.iter().min().unwrap(),
+        high: *half.iter().max().unwrap(),
+        throughput: (stats.successes - successes_at_half) as f64 / f64::from(rounds / 2),
+        overloaded: stats.overloaded,
+        peak_inside: service.peak_inside.load(Ordering::SeqCst),
+        all,
+    }
+}
+
+fn limiter(config: AdaptiveConfig) -> AdaptiveConcurrency {
+    AdaptiveConcurrency::new(config).unwrap()
+}
+
+fn algorithms() -> [(&'static str, AdaptiveConfig); 2] {
+    [
+        ("aimd", AdaptiveConfig::aimd()),
+        ("gradient", AdaptiveConfig::gradient()),
+    ]
+}
+
+/// Asserts that the second half of `run` stayed within 0.5C..=1.5C and
+/// kept the service busy.
+fn assert_settled(name: &str, capacity: usize, run: &Run) {
+    println!(
+        "{name} C={capacity}: limit mean {:.1}, range {}..={}, throughput {:.1}/round, \
+         overloaded {}, peak inside {}",
+        run.mean, run.low, run.high, run.throughput, run.overloaded, run.peak_inside
+    );
+    let c = capacity as f64;
+    assert!(
+        run.low as f64 >= 0.5 * c && run.high as f64 <= 1.5 * c,
+        "{name}: limit left 0.5C..=1.5C (C = {capacity}): {run:?}"
+    );
+    assert!(
+        run.throughput >= 0.9 * c,
+        "{name}: service under-used (C = {capacity}): {run:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn limit_settles_near_capacity() {
+    for capacity in [10, 40] {
+        for (name, config) in algorithms() {
+            let run = drive(&limiter(config), capacity, 600, None).await;
+            assert_settled(name, capacity, &run);
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn limit_comes_down_from_far_above_capacity() {
+    let capacity = 40;
+    for (name, config) in algorithms() {
+        let limiter = limiter(AdaptiveConfig {
+            initial_limit: 4 * capacity, // twice what the service sheds at
+            ..config
+        });
+        let run = drive(&limiter, capacity, 600, None).await;
+        assert!(
+            run.overloaded > 0,
+            "{name}: the service never shed: {run:?}"
+        );
+        assert_settled(name, capacity, &run);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn limit_follows_a_capacity_drop() {
+    for (name, config) in algorithms() {
+        let run = drive(&limiter(config), 40, 800, Some(10)).await;
+        assert_settled(&format!("{name} after 40 -> 10"), 10, &run);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn limit_stays_within_max() {
+    let capacity = 40;
+    for (name, config) in algorithms() {
+        let limiter = limiter(AdaptiveConfig {
+            max_limit: 15,
+            ..config
+        });
+        let run = drive(&limiter, capacity, 300, None).await;
+        assert!(run.all.iter().all(|&limit| limit <= 15), "{name}: {run:?}");
+        assert!(run.peak_inside <= 15, "{name}: {run:?}");
+        assert_eq!(
+            run.low, 15,
+            "{name}: should sit at max under demand: {run:?}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn limit_stays_within_min() {
+    let capacity = 10;
+    for (name, config) in algorithms() {
+        // The service sheds above 20 inside; the floor is 30.
+        let limiter = limiter(AdaptiveConfig {
+            initial_limit: 60,
+            min_limit: 30,
+            ..config
+        });
+        let run = drive(&limiter, capacity, 300, None).await;
+        assert!(run.all.iter().all(|&limit| limit >= 30), "{name}: {run:?}");
+        assert!(run.overloaded > 0, "{name}: {run:?}");
+        assert_eq!(
+            run.high, 30,
+            "{name}: should sit at min when overloaded: {run:?}"
+        );
+    }
+}
