@@ -1,0 +1,171 @@
+//! weir-testserver: an HTTP server that behaves like a real service under
+//! load, for testing and benchmarking HTTP clients (weir's HTTP stage above
+//! all).
+//!
+//! * **Capacity and latency.** Up to `capacity` requests in service answer
+//!   in `base_latency`; beyond it latency grows as
+//!   `base_latency × (in_service / capacity)²`, and beyond
+//!   `overload_factor × capacity` the server answers 503 at once.
+//! * **Faults** ([`Faults`]), at given rates: 500s, 429s with a
+//!   `Retry-After`, hangs past the client's timeout, and connections closed
+//!   without a response. Which request gets which is decided by a hash of
+//!   the seed, the request's key (path and query) and how often that key was
+//!   asked before: deterministic for a seed, fresh for each retry.
+//! * **Stats** ([`ServerStats`]) and a per-key request log
+//!   ([`RunningServer::requests_by_key`]).
+//!
+//! Any method and path is answered; a served request gets a JSON echo:
+//! `{"path": "/items/7", "seq": 12, "attempt": 1, "body_bytes": 0}`
+//! (`seq`: the server's sequence number; `attempt`: how many times this
+//! key was asked, this one included).
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let server = weir_testserver::start(weir_testserver::ServerConfig::default()).await?;
+//! println!("listening on http://{}", server.addr());
+//! println!("{:?}", server.stats());
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod faults;
+mod service;
+mod stats;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::task::{JoinHandle, JoinSet};
+
+pub use faults::{Fault, Faults};
+use service::{handle, Shared};
+pub use stats::{RequestLog, ServerStats};
+
+/// How the server behaves.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// The port on 127.0.0.1; 0 (the default) picks a free one.
+    pub port: u16,
+    /// Requests in service at once before latency grows; 64 by default.
+    pub capacity: usize,
+    /// Latency of a request while at most `capacity` are in service; 10 ms
+    /// by default.
+    pub base_latency: Duration,
+    /// Beyond `overload_factor × capacity` in service, answer 503; 2 by
+    /// default.
+    pub overload_factor: f64,
+    /// Faults to inject; none by default.
+    pub faults: Faults,
+    /// Seed of the fault draws.
+    pub seed: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            port: 0,
+            capacity: 64,
+            base_latency: Duration::from_millis(10),
+            overload_factor: 2.0,
+            faults: Faults::default(),
+            seed: 0,
+        }
+    }
+}
+
+/// A server started by [`start`]. Dropping it stops the server too.
+pub struct RunningServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://{addr}`, without a trailing slash.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> ServerStats {
+        self.shared.stats.snapshot()
+    }
+
+    /// Every answered request so far, by key (path and query), each key's
+    /// in arrival order.
+    pub fn requests_by_key(&self) -> HashMap<String, Vec<RequestLog>> {
+        self.shared.stats.requests_by_key()
+    }
+
+    /// Stops accepting and closes every connection (requests in service are
+    /// cancelled).
+    pub async fn shutdown(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Binds 127.0.0.1:`config.port` and serves on the current tokio runtime.
+///
+/// # Errors
+/// The bind's.
+pub async fn start(config: ServerConfig) -> io::Result<RunningServer> {
+    let listener = TcpListener::bind(("127.0.0.1", config.port)).await?;
+    let addr = listener.local_addr()?;
+    let shared = Arc::new(Shared {
+        config,
+        stats: Default::default(),
+    });
+    let task = tokio::spawn(accept(listener, shared.clone()));
+    Ok(RunningServer {
+        addr,
+        shared,
+        task: Some(task),
+    })
+}
+
+/// Accepts connections until aborted; aborting drops (and so aborts) every
+/// connection's task.
+async fn accept(listener: TcpListener, shared: Arc<Shared>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                connections.spawn(async move {
+                    let service = service_fn(move |request| handle(shared.clone(), request));
+                    // Errors here are resets (injected or by the client).
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
