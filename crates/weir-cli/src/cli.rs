@@ -1,0 +1,69 @@
+//! The command line: `weir run`, `weir validate`, their flags and help.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::HumanDuration;
+
+const EXAMPLES: &str = "\
+Examples:
+  weir run examples/quickstart.toml          run a pipeline, live view on stderr
+  weir validate pipeline.toml                check a file, warn about choices that defeat backpressure
+  weir run p.toml --dead-letter bad.jsonl    keep the records that failed, with their reasons
+  weir run p.toml --report run.html          write a report of the run (or run.json)
+  weir run p.toml --metrics-addr 127.0.0.1:9100   serve Prometheus metrics while running
+  cat in.jsonl | weir run p.toml --quiet > out.jsonl
+
+Exit codes: 0 success, 1 success with dead-lettered or dropped records,
+2 invalid pipeline file, 3 run failed, 130 interrupted (SIGINT/SIGTERM).";
+
+/// weir: backpressure-correct pipelines from a TOML file.
+///
+/// A source, stages and a sink joined by bounded links: when the sink is
+/// slow, every step up to the source waits, and memory stays bounded.
+/// Records go to stdout only when the sink is stdout; everything for people
+/// goes to stderr.
+#[derive(Debug, Parser)]
+#[command(name = "weir", version, after_help = EXAMPLES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline until its source ends, or until SIGINT/SIGTERM drains it.
+    Run(RunArgs),
+    /// Check a pipeline file without running it.
+    Validate {
+        /// The pipeline file.
+        pipeline: PathBuf,
+    },
+}
+
+/// The flags of `weir run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The pipeline file.
+    pub pipeline: PathBuf,
+    /// Append dead letters to this file as JSON lines (overrides [dead_letter]).
+    #[arg(long, value_name = "PATH")]
+    pub dead_letter: Option<PathBuf>,
+    /// How long a drain (after SIGINT/SIGTERM) may take before what is left
+    /// is abandoned.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub drain_timeout: HumanDuration,
+    /// No live view, no warnings: only errors and the final line.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics while running.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Write a report of the run: HTML or JSON, by the file's extension.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+}

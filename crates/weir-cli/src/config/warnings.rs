@@ -1,0 +1,56 @@
+//! Choices that are valid but defeat backpressure or bounded memory; `weir
+//! validate` (and `weir run`, unless `--quiet`) warns about them.
+
+use super::{Located, PipelineConfig, WhenFull};
+use crate::stages::StageKind;
+
+/// Links larger than this hold a lot of records in memory.
+const LARGE_CAPACITY: usize = 100_000;
+
+/// The warnings for `config`; `dead_letter_given` says whether a
+/// dead-letter file is set (in the file or by `--dead-letter`).
+pub fn warnings(config: &PipelineConfig, dead_letter_given: bool) -> Vec<Located> {
+    let file = &config.file;
+    let mut found = Vec::new();
+    if let Some(when_full) = &config.links.when_full {
+        let span = Some(when_full.span());
+        match when_full.get_ref() {
+            policy if policy.drops() && !dead_letter_given => found.push(file.locate(
+                span,
+                "a dropping `when_full` discards records whenever a link is full, and with no \
+                 dead-letter file nothing but a count is kept of them; `block` keeps them all",
+            )),
+            WhenFull::Reject => found.push(file.locate(
+                span,
+                "`reject` makes a full link refuse records instead of slowing the producer down",
+            )),
+            _ => {}
+        }
+    }
+    let capacity = config.links.capacity.get();
+    if capacity > LARGE_CAPACITY {
+        found.push(file.locate(
+            None,
+            &format!("links of capacity {capacity} can hold that many records each in memory"),
+        ));
+    }
+    for stage in &config.stages {
+        let options = &stage.options;
+        if options.timeout.is_some() {
+            continue;
+        }
+        if let Some(concurrency) = &options.concurrency {
+            found.push(file.locate(
+                Some(concurrency.span()),
+                "`concurrency` without a `timeout`: a call that never returns holds its slot \
+                 for good, and enough of them stall the pipeline",
+            ));
+        } else if matches!(stage.kind, StageKind::Command(_)) {
+            found.push(file.locate(
+                stage.span.clone(),
+                "a command stage without a `timeout`: a program that hangs stalls the pipeline",
+            ));
+        }
+    }
+    found
+}

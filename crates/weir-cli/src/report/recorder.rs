@@ -1,0 +1,126 @@
+//! Samples a running pipeline every 500 ms into per-component time series,
+//! and at the end joins them with the run's report into [`RunData`].
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+use weir::metrics::{verdicts, PipelineSnapshot};
+use weir::{PipelineMonitor, RunReport};
+
+use super::data::{RunData, Sample, StageSeries};
+use super::rates::stage_rates;
+use super::stage_summary::StageSummary;
+
+/// How often the recorder samples.
+const SAMPLE_EVERY: Duration = Duration::from_millis(500);
+
+/// Records a run's time series while it runs.
+pub struct Recorder {
+    /// `None` once finished; the task stops sampling when it finds it so.
+    timeline: Arc<Mutex<Option<Timeline>>>,
+    task: JoinHandle<()>,
+}
+
+impl Recorder {
+    /// Starts sampling `monitor`'s pipeline. Must be called within a tokio
+    /// runtime.
+    pub fn start(monitor: PipelineMonitor) -> Recorder {
+        let timeline = Arc::new(Mutex::new(Some(Timeline::new(monitor.snapshot()))));
+        let task = tokio::spawn(sample_every(SAMPLE_EVERY, monitor, timeline.clone()));
+        Recorder { timeline, task }
+    }
+
+    /// Stops sampling, takes a last sample from the report's final snapshot,
+    /// and joins the series with the report's summary.
+    pub fn finish(self, report: &RunReport) -> RunData {
+        let timeline = self
+            .timeline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        self.task.abort();
+        let mut timeline = timeline.unwrap_or_else(|| Timeline::new(report.snapshot.clone()));
+        timeline.record(report.snapshot.clone());
+        RunData {
+            accounting: report.accounting,
+            accounting_line: report.accounting.to_string(),
+            duration_seconds: report.duration.as_secs_f64(),
+            throughput: report.throughput(),
+            bottleneck: report.bottleneck.clone(),
+            stages: StageSummary::from_report(report),
+            series: timeline.series,
+            held_at_stop: report.held_at_stop.clone(),
+            error: report.error.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
+async fn sample_every(
+    every: Duration,
+    monitor: PipelineMonitor,
+    timeline: Arc<Mutex<Option<Timeline>>>,
+) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let snapshot = monitor.snapshot();
+        match timeline.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            Some(timeline) => timeline.record(snapshot),
+            None => return,
+        }
+    }
+}
+
+/// The series so far and the snapshot the next sample is measured from.
+struct Timeline {
+    previous: PipelineSnapshot,
+    series: Vec<StageSeries>,
+}
+
+impl Timeline {
+    fn new(first: PipelineSnapshot) -> Self {
+        let series = first
+            .stages
+            .iter()
+            .map(|stage| StageSeries {
+                name: stage.name.clone(),
+                role: stage.role,
+                samples: Vec::new(),
+            })
+            .collect();
+        Timeline {
+            previous: first,
+            series,
+        }
+    }
+
+    /// Adds a sample per component over the interval since the last one;
+    /// does nothing if no time passed.
+    fn record(&mut self, now: PipelineSnapshot) {
+        if now.elapsed <= self.previous.elapsed {
+            return;
+        }
+        let rates = stage_rates(&self.previous, &now);
+        let shares = verdicts(&self.previous, &now);
+        for (((series, stage), rates), shares) in self
+            .series
+            .iter_mut()
+            .zip(&now.stages)
+            .zip(rates)
+            .zip(shares)
+        {
+            series.samples.push(Sample {
+                t: now.elapsed.as_secs_f64(),
+                queue_depth: stage.queue_len(),
+                throughput: rates.records_per_second,
+                starved: shares.starved,
+                busy: shares.busy,
+                blocked: shares.blocked,
+            });
+        }
+        self.previous = now;
+    }
+}

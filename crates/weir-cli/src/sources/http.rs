@@ -1,0 +1,211 @@
+//! `type = "http"`: an HTTP server taking records as `POST /ingest` bodies
+//! (one record a line). It never buffers beyond a small bounded queue: when
+//! the queue has no room for a request's records, the request is answered
+//! `503` with `Retry-After`. Otherwise the reply waits until every record of
+//! the request is finished and says what became of them.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use bytes::BytesMut;
+use serde::Deserialize;
+use tokio_util::codec::Decoder;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use weir::io::{Source, SourceItem};
+use weir_core::Queue;
+
+use super::format::Format;
+use super::http_tally::tally;
+use super::line_codec::LineCodec;
+use crate::config::{HumanDuration, Text};
+use crate::record::Payload;
+
+/// The `[source]` table of `type = "http"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSourceConfig {
+    /// The address to listen on (default `127.0.0.1:8080`; port 0 picks one).
+    #[serde(default = "default_listen")]
+    pub listen: Text,
+    /// `lines` (default) or `json`.
+    #[serde(default)]
+    pub format: Format,
+    /// Longer lines are dead-lettered (default 1 MiB).
+    #[serde(default = "super::default_max_line_length")]
+    pub max_line_length: NonZeroUsize,
+    /// Larger bodies are refused with 413 (default 4 MiB).
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: NonZeroUsize,
+    /// Records waiting between the server and the pipeline (default 256);
+    /// a request whose records do not fit is answered 503.
+    #[serde(default = "default_queue")]
+    pub queue: NonZeroUsize,
+    /// The `Retry-After` of a 503 (default 1s).
+    #[serde(default = "default_retry_after")]
+    pub retry_after: HumanDuration,
+    /// If set, requests need `Authorization: Bearer <token>`.
+    pub token: Option<Text>,
+}
+
+fn default_listen() -> Text {
+    Text("127.0.0.1:8080".to_owned())
+}
+
+fn default_max_body_bytes() -> NonZeroUsize {
+    NonZeroUsize::new(4 << 20).unwrap_or(NonZeroUsize::MIN)
+}
+
+fn default_queue() -> NonZeroUsize {
+    NonZeroUsize::new(256).unwrap_or(NonZeroUsize::MIN)
+}
+
+fn default_retry_after() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(1))
+}
+
+/// What the request handlers share.
+struct Ingest {
+    queue: Queue<SourceItem<Payload>>,
+    /// Held while checking for room and queueing one request's records, so
+    /// a request is queued whole or not at all.
+    admission: Mutex<()>,
+    format: Format,
+    max_line_length: usize,
+    token: Option<String>,
+    retry_after_secs: u64,
+}
+
+/// The running server, read as a source.
+pub struct HttpSource {
+    queue: Queue<SourceItem<Payload>>,
+    local_addr: SocketAddr,
+    /// Stops the server (gracefully) when the source is dropped.
+    _server: DropGuard,
+}
+
+impl HttpSource {
+    /// Binds and starts the server.
+    pub async fn bind(config: &HttpSourceConfig) -> Result<Self, String> {
+        let listener = tokio::net::TcpListener::bind(config.listen.0.as_str())
+            .await
+            .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
+        let local_addr = listener.local_addr().map_err(|error| error.to_string())?;
+        let queue = Queue::bounded(config.queue.get());
+        let ingest = Arc::new(Ingest {
+            queue: queue.clone(),
+            admission: Mutex::new(()),
+            format: config.format,
+            max_line_length: config.max_line_length.get(),
+            token: config.token.as_ref().map(|token| token.0.clone()),
+            retry_after_secs: config.retry_after.0.as_secs_f64().ceil().max(1.0) as u64,
+        });
+        let app = Router::new()
+            .route("/ingest", post(ingest_records))
+            .layer(DefaultBodyLimit::max(config.max_body_bytes.get()))
+            .with_state(ingest);
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stopped.cancelled().await });
+            if let Err(error) = serve.await {
+                tracing::warn!(%error, "http source: server failed");
+            }
+        });
+        Ok(HttpSource {
+            queue,
+            local_addr,
+            _server: stop.drop_guard(),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+}
+
+impl Drop for HttpSource {
+    fn drop(&mut self) {
+        // Records still queued are dropped unfinished: their requests are
+        // answered with them counted as nacked.
+        drop(self.queue.shutdown_immediate());
+    }
+}
+
+impl Source<Payload> for HttpSource {
+    async fn next(&mut self) -> Option<SourceItem<Payload>> {
+        self.queue.get().await
+    }
+}
+
+async fn ingest_records(
+    State(ingest): State<Arc<Ingest>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(token) = &ingest.token {
+        let expected = format!("Bearer {token}");
+        let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if given != Some(expected.as_str()) {
+            return (StatusCode::UNAUTHORIZED, "missing or wrong bearer token\n").into_response();
+        }
+    }
+    let mut items = split_records(&ingest, body);
+    let capacity = ingest.queue.capacity().unwrap_or(usize::MAX);
+    if items.len() > capacity {
+        let message = format!("{} records in one request; at most {capacity}\n", items.len());
+        return (StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
+    }
+    let (callbacks, outcomes) = tally(items.len());
+    for (item, callback) in items.iter_mut().zip(callbacks) {
+        let on_ack = match item {
+            SourceItem::Record(emitted) => &mut emitted.on_ack,
+            SourceItem::Invalid { on_ack, .. } => on_ack,
+        };
+        *on_ack = Some(callback);
+    }
+    if !admit(&ingest, items) {
+        let retry_after = ingest.retry_after_secs.to_string();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, retry_after)],
+            "the pipeline is full; retry later\n",
+        )
+            .into_response();
+    }
+    match outcomes.await {
+        Ok(counts) if counts.nacked == 0 => (StatusCode::OK, Json(counts)).into_response(),
+        Ok(counts) => (StatusCode::SERVICE_UNAVAILABLE, Json(counts)).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// Queues all of `items` if there is room for all of them; else none (the
+/// records are dropped, their callbacks with them, before any was queued).
+fn admit(ingest: &Ingest, items: Vec<SourceItem<Payload>>) -> bool {
+    let _one_request_at_a_time = ingest.admission.lock().unwrap_or_else(|p| p.into_inner());
+    let capacity = ingest.queue.capacity().unwrap_or(usize::MAX);
+    if ingest.queue.is_shut_down() || capacity - ingest.queue.len() < items.len() {
+        return false;
+    }
+    // Only handlers put, under this lock, so every put finds room.
+    items.into_iter().all(|item| ingest.queue.try_put(item).is_ok())
+}
+
+fn split_records(ingest: &Ingest, body: Bytes) -> Vec<SourceItem<Payload>> {
+    let mut codec = LineCodec::new(ingest.max_line_length);
+    let mut buf = BytesMut::from(&body[..]);
+    let mut items = Vec::new();
+    while let Ok(Some(frame)) = codec.decode_eof(&mut buf) {
+        items.extend(ingest.format.item(frame));
+    }
+    items
+}

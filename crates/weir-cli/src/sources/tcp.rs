@@ -1,0 +1,133 @@
+//! `type = "tcp"`: a listener taking newline-delimited records from any
+//! number of connections. Each connection is read only when the pipeline
+//! has room for its next record, so a full pipeline stops the reads and the
+//! senders' writes block: backpressure over TCP.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+
+use serde::Deserialize;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use weir::io::{Source, SourceItem};
+
+use super::format::Format;
+use super::line_reader::LineReader;
+use crate::config::Text;
+use crate::record::Payload;
+
+/// The `[source]` table of `type = "tcp"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpSourceConfig {
+    /// The address to listen on (default `127.0.0.1:7070`; port 0 picks one).
+    #[serde(default = "default_listen")]
+    pub listen: Text,
+    /// `lines` (default) or `json`.
+    #[serde(default)]
+    pub format: Format,
+    /// Longer lines are dead-lettered (default 1 MiB).
+    #[serde(default = "super::default_max_line_length")]
+    pub max_line_length: NonZeroUsize,
+    /// Stop listening after this many connections, and end once they close
+    /// (default: listen until the run is stopped).
+    pub max_connections: Option<NonZeroUsize>,
+    /// Same as `max_connections = 1`.
+    #[serde(default)]
+    pub once: bool,
+}
+
+fn default_listen() -> Text {
+    Text("127.0.0.1:7070".to_owned())
+}
+
+/// Listens for connections and reads their lines.
+#[derive(Debug)]
+pub struct TcpSource {
+    listener: Option<TcpListener>,
+    local_addr: SocketAddr,
+    accepts_left: Option<usize>,
+    /// Kept while listening, so the channel stays open between connections.
+    sender: Option<mpsc::Sender<SourceItem<Payload>>>,
+    items: mpsc::Receiver<SourceItem<Payload>>,
+    readers: JoinSet<()>,
+    format: Format,
+    max_line_length: usize,
+}
+
+impl TcpSource {
+    /// Binds the listener.
+    pub async fn bind(config: &TcpSourceConfig) -> Result<Self, String> {
+        let listener = TcpListener::bind(config.listen.0.as_str())
+            .await
+            .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
+        let local_addr = listener.local_addr().map_err(|error| error.to_string())?;
+        // One slot: a connection reads its next line only once the previous
+        // one was taken by the pipeline.
+        let (sender, items) = mpsc::channel(1);
+        let accepts_left = if config.once {
+            Some(1)
+        } else {
+            config.max_connections.map(NonZeroUsize::get)
+        };
+        Ok(TcpSource {
+            listener: Some(listener),
+            local_addr,
+            accepts_left,
+            sender: Some(sender),
+            items,
+            readers: JoinSet::new(),
+            format: config.format,
+            max_line_length: config.max_line_length.get(),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    fn start_reader(&mut self, stream: TcpStream) {
+        let Some(sender) = self.sender.clone() else {
+            return;
+        };
+        let mut reader = LineReader::new(stream, self.format, self.max_line_length);
+        self.readers.spawn(async move {
+            // Reserve the slot before reading: nothing is read that the
+            // pipeline has no room for.
+            while let Ok(slot) = sender.reserve().await {
+                match reader.next_item().await {
+                    Some(item) => slot.send(item),
+                    None => return,
+                }
+            }
+        });
+        if let Some(left) = &mut self.accepts_left {
+            *left -= 1;
+            if *left == 0 {
+                self.listener = None;
+                self.sender = None;
+            }
+        }
+    }
+}
+
+impl Source<Payload> for TcpSource {
+    async fn next(&mut self) -> Option<SourceItem<Payload>> {
+        loop {
+            while self.readers.try_join_next().is_some() {}
+            let accepted = match &self.listener {
+                None => return self.items.recv().await,
+                Some(listener) => tokio::select! {
+                    item = self.items.recv() => return item,
+                    accepted = listener.accept() => accepted,
+                },
+            };
+            match accepted {
+                Ok((stream, _peer)) => self.start_reader(stream),
+                Err(error) => tracing::warn!(%error, "tcp source: accept failed"),
+            }
+        }
+    }
+}

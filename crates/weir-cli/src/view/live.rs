@@ -1,0 +1,166 @@
+//! One frame of the live view, as text: a status line, then one line per
+//! component with its queue fill, rate, upstream blocked share, verdict and
+//! errors, the bottleneck marked.
+
+use weir::metrics::{bottleneck, PipelineSnapshot, Verdict};
+
+use super::bar::{fill_bar, fill_color, BAR_WIDTH};
+use super::format;
+use super::style::{Color, Palette};
+use super::table::{Align, Cell, Table};
+use super::BOTTLENECK_MARK;
+use crate::report::rates::stage_rates;
+
+/// The frame for `now`, with rates over the window since `earlier` and the
+/// given verdicts (normally over [`weir::VERDICT_WINDOW`]). Every line ends
+/// with a newline.
+pub(crate) fn render_live(
+    earlier: &PipelineSnapshot,
+    now: &PipelineSnapshot,
+    verdicts: &[Verdict],
+    palette: Palette,
+) -> String {
+    let limit = bottleneck(verdicts).map(|v| v.name.clone());
+    let books = now.accounting;
+    let mut frame = format!(
+        "{}  {}  in {}  delivered {}  dead {}  bottleneck: {}\n",
+        palette.paint("weir", Some(Color::Bold)),
+        format::duration(now.elapsed),
+        books.received,
+        books.delivered,
+        books.dead_lettered,
+        limit.as_deref().map_or_else(
+            || "none".to_string(),
+            |name| palette.paint(name, Some(Color::Red))
+        ),
+    );
+    let mut table = Table::new(vec![
+        ("", Align::Left),
+        ("component", Align::Left),
+        ("role", Align::Left),
+        ("queue", Align::Left),
+        ("rate", Align::Right),
+        ("up-blocked", Align::Right),
+        ("verdict", Align::Left),
+        ("errors", Align::Right),
+        ("dead", Align::Right),
+    ]);
+    for (stage, rates) in now.stages.iter().zip(stage_rates(earlier, now)) {
+        let is_limit = limit.as_ref() == Some(&stage.name);
+        let verdict = verdicts.iter().find(|v| v.name == stage.name);
+        table.row(vec![
+            Cell::colored(
+                if is_limit { BOTTLENECK_MARK } else { "" },
+                is_limit.then_some(Color::Red),
+            ),
+            Cell::colored(stage.name.as_ref(), is_limit.then_some(Color::Bold)),
+            Cell::new(format::role(stage.role)),
+            queue_cell(stage.input),
+            Cell::new(format::rate(rates.records_per_second)),
+            match stage.input {
+                Some(_) => Cell::new(format::share(rates.upstream_blocked)),
+                None => Cell::new("-"),
+            },
+            verdict_cell(verdict),
+            Cell::colored(
+                stage.errors.to_string(),
+                (stage.errors > 0).then_some(Color::Yellow),
+            ),
+            Cell::colored(
+                stage.dead_letters.to_string(),
+                (stage.dead_letters > 0).then_some(Color::Red),
+            ),
+        ]);
+    }
+    for line in table.render(palette) {
+        frame.push_str(&line);
+        frame.push('\n');
+    }
+    frame
+}
+
+fn queue_cell(input: Option<weir_core::QueueStats>) -> Cell {
+    match input {
+        None => Cell::new("-"),
+        Some(queue) => match queue.capacity {
+            Some(capacity) => Cell::colored(
+                format!(
+                    "{} {}/{capacity}",
+                    fill_bar(queue.len, capacity, BAR_WIDTH),
+                    queue.len
+                ),
+                Some(fill_color(queue.len, capacity)),
+            ),
+            None => Cell::new(format!("unbounded {}", queue.len)),
+        },
+    }
+}
+
+fn verdict_cell(verdict: Option<&Verdict>) -> Cell {
+    let Some(verdict) = verdict else {
+        return Cell::new("-");
+    };
+    let (share, color) = match verdict.state() {
+        "busy" => (verdict.busy, Color::Yellow),
+        "blocked" => (verdict.blocked, Color::Cyan),
+        _ => (verdict.starved, Color::Dim),
+    };
+    Cell::colored(
+        format!("{} {}", verdict.state(), format::share(share)),
+        Some(color),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures::two_snapshots;
+    use weir::metrics::verdicts;
+
+    fn frame(palette: Palette) -> String {
+        let (earlier, later) = two_snapshots();
+        render_live(&earlier, &later, &verdicts(&earlier, &later), palette)
+    }
+
+    #[test]
+    fn live_frame_marks_the_bottleneck_line_only() {
+        let frame = frame(Palette::plain());
+        let lines: Vec<&str> = frame.lines().collect();
+        assert_eq!(lines.len(), 5, "{frame}");
+        assert!(lines[0].ends_with("bottleneck: enrich"), "{frame}");
+        let marked: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|line| line.starts_with(BOTTLENECK_MARK))
+            .collect();
+        assert_eq!(marked.len(), 1, "{frame}");
+        assert!(marked[0].contains("enrich"), "{frame}");
+    }
+
+    /// The table line of the component `name` (the status line skipped).
+    fn line_of<'a>(frame: &'a str, name: &str) -> &'a str {
+        let cell = format!(" {name} ");
+        frame.lines().skip(1).find(|l| l.contains(&cell)).unwrap()
+    }
+
+    #[test]
+    fn live_frame_shows_queue_rate_blocked_share_and_verdict() {
+        let frame = frame(Palette::plain());
+        let enrich = line_of(&frame, "enrich");
+        assert!(enrich.contains("[█████████░░░] 48/64"), "{enrich}");
+        assert!(enrich.contains("1998/s"), "{enrich}");
+        assert!(enrich.contains("90%"), "{enrich}");
+        assert!(enrich.contains("busy 100%"), "{enrich}");
+        let ids = line_of(&frame, "ids");
+        assert!(ids.contains("blocked 90%"), "{ids}");
+        let out = line_of(&frame, "out");
+        assert!(out.contains("starved 95%"), "{out}");
+        assert!(out.contains("[░░░░░░░░░░░░] 0/64"), "{out}");
+    }
+
+    #[test]
+    fn no_color_frame_has_no_escape_codes() {
+        assert!(!frame(Palette::plain()).contains('\x1b'));
+        assert!(frame(Palette::colored()).contains("\x1b["));
+    }
+}
