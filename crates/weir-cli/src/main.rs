@@ -12,7 +12,9 @@ use weir_cli::cli::{Cli, Command, RunArgs};
 use weir_cli::config::warnings::warnings;
 use weir_cli::config::{ConfigError, Located, PipelineConfig};
 use weir_cli::exit_code::Exit;
-use weir_cli::signals;
+use weir_cli::report::Recorder;
+use weir_cli::view::{print_summary, LiveView};
+use weir_cli::{metrics_http, signals};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -82,9 +84,25 @@ async fn run(args: RunArgs) -> Exit {
         eprintln!("weir: listening on {addr}");
     }
     let running = assembled.pipeline.start();
+    let monitor = running.monitor();
+    let metrics = match args.metrics_addr {
+        None => None,
+        Some(addr) => match metrics_http::serve(addr, monitor.clone()).await {
+            Ok((bound, task)) => {
+                eprintln!("weir: metrics at http://{bound}/metrics");
+                Some(task)
+            }
+            Err(error) => {
+                eprintln!("weir: cannot serve metrics on {addr}: {error}");
+                running.shutdown_handle().stop_now();
+                running.wait().await;
+                return Exit::RunFailed;
+            }
+        },
+    };
     let interrupted = match signals::watch(
         running.shutdown_handle(),
-        running.monitor(),
+        monitor.clone(),
         args.drain_timeout.0,
     ) {
         Ok(interrupted) => interrupted,
@@ -95,11 +113,28 @@ async fn run(args: RunArgs) -> Exit {
             return Exit::RunFailed;
         }
     };
+    let recorder = args.report.as_ref().map(|_| Recorder::start(monitor.clone()));
+    let view = LiveView::start(monitor, args.quiet);
     let report = running.wait().await;
-    eprintln!("{report}");
+    view.finish();
+    if let Some(task) = metrics {
+        task.abort();
+    }
+    if args.quiet {
+        eprintln!("{}", report.accounting);
+    } else if let Err(error) = print_summary(&report, &mut std::io::stderr()) {
+        eprintln!("weir: cannot print the summary: {error}");
+    }
     if let Some(path) = &assembled.dead_letter_path {
         if report.accounting.dead_lettered > 0 {
             eprintln!("dead letters: {}", path.display());
+        }
+    }
+    if let (Some(path), Some(recorder)) = (&args.report, recorder) {
+        let data = recorder.finish(&report);
+        match weir_cli::report::write(path, &data) {
+            Ok(()) => eprintln!("report: {}", path.display()),
+            Err(error) => eprintln!("weir: cannot write the report {}: {error}", path.display()),
         }
     }
     Exit::of_run(&report, interrupted.get())
