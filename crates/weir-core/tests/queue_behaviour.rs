@@ -752,7 +752,7 @@ fn multi_thread_stress_every_item_is_received_exactly_once() {
                 // FIFO: one consumer sees each producer's items in order.
                 let mut last = [None; PRODUCERS];
                 for (p, n) in got {
-                    assert!(last[p].map_or(true, |l| l < n), "out of order");
+                    assert!(last[p].is_none_or(|l| l < n), "out of order");
                     last[p] = Some(n);
                     assert!(!seen[p][n], "item ({p}, {n}) received twice");
                     seen[p][n] = true;

@@ -60,13 +60,20 @@ async fn records_alive_never_exceed_link_capacities_plus_concurrency() {
             overflow: Overflow::Block,
         })
         .source("fast", iter_source((0..RECORDS).map(Tracked::new)))
-        .stage("a", Stage::map(|t: Tracked| Ok(Tracked::new(t.0 + 1))).concurrency(CONCURRENCY))
+        .stage(
+            "a",
+            Stage::map(|t: Tracked| Ok(Tracked::new(t.0 + 1))).concurrency(CONCURRENCY),
+        )
         .map("b", |t: Tracked| Ok(t))
         .sink("slow", SlowSink)
         .run()
         .await;
     assert_eq!(report.accounting.delivered, RECORDS);
-    assert_eq!(ALIVE.load(Ordering::SeqCst), 0, "every payload was dropped at the end");
+    assert_eq!(
+        ALIVE.load(Ordering::SeqCst),
+        0,
+        "every payload was dropped at the end"
+    );
     // Each worker holds at most its input and one copy (kept for a dead
     // letter) or its output; the source and the sink hold one each.
     let workers = CONCURRENCY + 1;

@@ -65,7 +65,10 @@ async fn errors_timeouts_and_panics_are_dead_lettered_and_the_books_balance() {
     assert!(items.chunks(2).all(|pair| pair[0] == pair[1]));
     // Every source record was told once, with the outcome the books show.
     let told = tally(&outcomes);
-    assert_eq!(told, [books.delivered, books.filtered, books.dead_lettered, 0, 0]);
+    assert_eq!(
+        told,
+        [books.delivered, books.filtered, books.dead_lettered, 0, 0]
+    );
     let distinct: HashSet<u64> = outcomes.lock().unwrap().iter().map(|(n, _)| *n).collect();
     assert_eq!(distinct.len(), 2_000);
     assert!(report.error.is_none());
@@ -157,7 +160,10 @@ async fn a_dropping_link_reports_dropped_never_delivered() {
         .await;
     let books = report.accounting;
     assert!(books.balances(), "{books}");
-    assert!(books.dropped > 0, "a slow sink behind a 2-slot drop_newest link drops");
+    assert!(
+        books.dropped > 0,
+        "a slow sink behind a 2-slot drop_newest link drops"
+    );
     let told = tally(&outcomes);
     assert_eq!(told[3], books.dropped);
     assert_eq!(told[0], books.delivered);
@@ -181,12 +187,22 @@ async fn a_fail_fast_stage_stops_the_run_and_nacks_what_was_left() {
         .source("numbers", source)
         .stage(
             "strict",
-            Stage::map(|n: u64| if n == 100 { Err("bad record".into()) } else { Ok(n) }).fail_fast(),
+            Stage::map(|n: u64| {
+                if n == 100 {
+                    Err("bad record".into())
+                } else {
+                    Ok(n)
+                }
+            })
+            .fail_fast(),
         )
         .sink("collect", CollectSink::default())
         .run()
         .await;
-    assert!(matches!(report.error, Some(weir::PipelineError::StageFailed { .. })));
+    assert!(matches!(
+        report.error,
+        Some(weir::PipelineError::StageFailed { .. })
+    ));
     let books = report.accounting;
     assert!(books.balances(), "{books}");
     assert!(books.nacked >= 1, "the failing record is nacked: {books}");

@@ -28,6 +28,8 @@ pub(crate) struct StageMetrics {
     pub(crate) timeouts: AtomicU64,
     pub(crate) in_flight: AtomicU64,
     latency_micros: Mutex<Histogram<u64>>,
+    /// When the component ended; from then on its time counts as starved.
+    done_at: OnceLock<Instant>,
     /// The link this component reads from (none for a source).
     pub(crate) input: OnceLock<QueueProbe>,
     /// The link this component writes to (none for a sink).
@@ -47,6 +49,7 @@ impl StageMetrics {
             dead_letters: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
+            done_at: OnceLock::new(),
             latency_micros: Mutex::new(Histogram::new(2).expect("2 significant figures is valid")),
             input: OnceLock::new(),
             output: OnceLock::new(),
@@ -74,7 +77,16 @@ impl StageMetrics {
             .saturating_record(micros.max(1));
     }
 
+    /// Marks the component ended (its input exhausted, or stopped).
+    pub(crate) fn mark_done(&self) {
+        let _ = self.done_at.set(Instant::now());
+    }
+
     pub(crate) fn snapshot(&self) -> StageSnapshot {
+        // Time since the component ended is time with nothing to do.
+        let idle_since_done = self.done_at.get().map_or(Duration::ZERO, |at| {
+            at.elapsed() * u32::try_from(self.workers).unwrap_or(u32::MAX)
+        });
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let input = self.input.get().map(|probe| probe());
         let output = self.output.get().map(|probe| probe());
@@ -96,7 +108,7 @@ impl StageMetrics {
             timeouts: load(&self.timeouts),
             dead_letters: load(&self.dead_letters),
             in_flight: load(&self.in_flight),
-            starved: input.map_or(Duration::ZERO, |q| q.get_waited),
+            starved: input.map_or(Duration::ZERO, |q| q.get_waited) + idle_since_done,
             blocked: output.map_or(Duration::ZERO, |q| q.put_blocked),
             input,
             latency,

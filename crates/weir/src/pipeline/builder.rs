@@ -199,7 +199,12 @@ impl<T: Send + 'static> Flow<T> {
             build,
             producer_metrics: metrics,
             producer: Box::new(move |build, output| {
-                build.tasks.push(run(stage_metrics, ctx, input, output));
+                let done = stage_metrics.clone();
+                build.tasks.push(
+                    run(stage_metrics, ctx, input, output)
+                        .map(move |()| done.mark_done())
+                        .boxed(),
+                );
             }),
         }
     }
@@ -291,9 +296,12 @@ impl<T: Send + 'static> Flow<T> {
         let (mut build, input) = self.connect(&metrics);
         let ctx = build.ctx.clone();
         let name: Arc<str> = name.into();
-        build
-            .tasks
-            .push(run_sink(sink, name, retry, metrics, ctx, input).boxed());
+        let done = metrics.clone();
+        build.tasks.push(
+            run_sink(sink, name, retry, metrics, ctx, input)
+                .map(move |()| done.mark_done())
+                .boxed(),
+        );
         ReadyPipeline {
             build,
             dead_letters: Box::new(|ctx, queue| {
@@ -318,7 +326,7 @@ fn link_queue<T: Send + 'static>(config: LinkConfig, consumer: Arc<str>) -> Queu
         .expect("capacity is at least 1 and a drop handler is set")
 }
 
-type DeadLetterRunner = Box<
+pub(crate) type DeadLetterRunner = Box<
     dyn FnOnce(Arc<RunContext>, Queue<super::context::DeadLetterEntry>) -> BoxFuture<'static, ()>
         + Send,
 >;

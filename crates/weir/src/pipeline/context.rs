@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use tokio::time::Instant;
 
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use weir_core::Queue;
 
 use crate::accounting::Accounting;
@@ -29,6 +30,9 @@ pub(crate) struct RunContext {
     pub(crate) drain: CancellationToken,
     /// Immediate stop: everything still held is abandoned (nacked).
     pub(crate) abort: CancellationToken,
+    /// Every task the run spawns, so that the end of a run waits for all of
+    /// them, including ones a stop cancelled, before counting.
+    pub(crate) tasks: TaskTracker,
     pub(crate) failure: Mutex<Option<PipelineError>>,
     pub(crate) metrics: Mutex<Vec<Arc<StageMetrics>>>,
     pub(crate) started: Mutex<Instant>,
@@ -42,6 +46,7 @@ impl RunContext {
             dead_letters: Queue::bounded(dead_letter_capacity),
             drain: CancellationToken::new(),
             abort: CancellationToken::new(),
+            tasks: TaskTracker::new(),
             failure: Mutex::new(None),
             metrics: Mutex::new(Vec::new()),
             started: Mutex::new(Instant::now()),

@@ -7,15 +7,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use futures::future::BoxFuture;
 use tokio::task::JoinHandle;
 
-use super::builder::Build;
-use super::context::{DeadLetterEntry, RunContext};
+use super::builder::{Build, DeadLetterRunner};
+use super::context::RunContext;
 use crate::error::PipelineError;
 use crate::metrics::{self, PipelineSnapshot, Verdict};
 use crate::report::{HeldRecords, RunReport};
-use weir_core::Queue;
 
 /// The window [`RunningPipeline::window_verdicts`] looks back over.
 pub const VERDICT_WINDOW: Duration = Duration::from_secs(5);
@@ -111,12 +109,7 @@ impl PipelineMonitor {
 }
 
 impl RunningPipeline {
-    pub(crate) fn start(
-        build: Build,
-        dead_letters: Box<
-            dyn FnOnce(Arc<RunContext>, Queue<DeadLetterEntry>) -> BoxFuture<'static, ()> + Send,
-        >,
-    ) -> Self {
+    pub(crate) fn start(build: Build, dead_letters: DeadLetterRunner) -> Self {
         let Build {
             ctx, tasks, links, ..
         } = build;
@@ -134,9 +127,9 @@ impl RunningPipeline {
         }
         let components: Vec<_> = tasks
             .into_iter()
-            .map(|task| tokio::spawn(ctx.clone().until_aborted(task)))
+            .map(|task| ctx.tasks.spawn(ctx.clone().until_aborted(task)))
             .collect();
-        let dead_letter_task = tokio::spawn(
+        let dead_letter_task = ctx.tasks.spawn(
             ctx.clone()
                 .until_aborted(dead_letters(ctx.clone(), ctx.dead_letters.clone())),
         );
@@ -208,6 +201,8 @@ impl RunningPipeline {
         if let Err(error) = (&mut { self.main }).await {
             self.ctx.fail(PipelineError::Internal(error.to_string()));
         }
+        self.ctx.tasks.close();
+        self.ctx.tasks.wait().await;
         // After a stop, links may still hold records: drop them, nacking.
         for link in self.links.iter() {
             (link.abandon)();

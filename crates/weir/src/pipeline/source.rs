@@ -1,5 +1,6 @@
 //! Running a source: pull an item only when the first link has room.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use weir_core::Queue;
@@ -31,7 +32,11 @@ pub(crate) async fn run_source<T: Send + 'static>(
                 let token = AckToken::new(ctx.accounting.clone(), emitted.on_ack);
                 let record = Record::new(ctx.next_id(), emitted.payload, AckSet::one(token));
                 StageMetrics::add(&metrics.records_out, 1);
-                if output.put(record).await.is_err() {
+                // Held while waiting for room, so a stop can say so.
+                metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+                let put = output.put(record).await;
+                metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+                if put.is_err() {
                     break; // stopped at once; the record is nacked
                 }
             }

@@ -8,6 +8,9 @@ use rand::Rng;
 
 use super::attempt::AttemptError;
 
+/// Decides whether a failed attempt may be retried.
+type RetryPredicate = Arc<dyn Fn(&AttemptError) -> bool + Send + Sync>;
+
 /// Retries with exponential backoff and full jitter: the delay before retry
 /// `n` (1-based) is uniform in `[0, min(max_delay, base * 2^(n-1))]`.
 ///
@@ -22,7 +25,7 @@ pub struct RetryPolicy {
     max_attempts: u32,
     base_delay: Duration,
     max_delay: Duration,
-    retryable: Option<Arc<dyn Fn(&AttemptError) -> bool + Send + Sync>>,
+    retryable: Option<RetryPredicate>,
 }
 
 impl fmt::Debug for RetryPolicy {

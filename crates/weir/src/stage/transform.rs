@@ -40,8 +40,9 @@ where
                 .map(|_| {
                     let (this, input, output) = (this.clone(), input.clone(), output.clone());
                     let ctx = this.ctx.clone();
-                    tokio::spawn(
-                        ctx.until_aborted(async move { this.run_worker(&input, &output).await }),
+                    ctx.tasks.spawn(
+                        ctx.clone()
+                            .until_aborted(async move { this.run_worker(&input, &output).await }),
                     )
                 })
                 .collect();
@@ -88,7 +89,7 @@ where
                         Some(record) => {
                             let this = self.clone();
                             let work = self.ctx.clone().until_aborted(async move { this.process(record).await });
-                            in_work.push_back(tokio::spawn(work));
+                            in_work.push_back(self.ctx.tasks.spawn(work));
                         }
                         None => input_open = false,
                     }

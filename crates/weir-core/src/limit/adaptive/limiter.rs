@@ -112,7 +112,7 @@ impl Shared {
             }
             Some(Outcome::Success { latency }) => {
                 count(&counters.successes);
-                if state.min_latency.map_or(true, |min| latency < min) {
+                if state.min_latency.is_none_or(|min| latency < min) {
                     state.min_latency = Some(latency);
                     let nanos = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
                     counters.min_latency_nanos.store(nanos, Ordering::Relaxed);

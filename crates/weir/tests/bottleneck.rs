@@ -1,0 +1,133 @@
+//! The bottleneck verdict on pipelines whose slow part is known. Time is
+//! virtual (paused), so the shares do not depend on the machine's speed.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{AckingSource, CollectSink};
+use weir::metrics::Verdict;
+use weir::stage::Stage;
+use weir::{Pipeline, RunReport};
+
+const SLOW: Duration = Duration::from_millis(2);
+
+fn sleepy(delay: Option<Duration>) -> Stage<u64, u64> {
+    Stage::map_async(move |n: u64| async move {
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        Ok(n)
+    })
+}
+
+async fn run_four_stages(
+    slow_stage: Option<usize>,
+    sink: CollectSink,
+    slow_source: bool,
+) -> RunReport {
+    let (mut source, _) = AckingSource::new(1_000);
+    if slow_source {
+        source = source.slow(SLOW);
+    }
+    let mut flow = Pipeline::builder().source("source", source);
+    for i in 1..=4 {
+        let delay = (slow_stage == Some(i)).then_some(SLOW);
+        flow = flow.stage(&format!("stage-{i}"), sleepy(delay));
+    }
+    let report = flow.sink("sink", sink).run().await;
+    assert!(report.accounting.balances());
+    assert_eq!(report.accounting.delivered, 1_000);
+    report
+}
+
+fn verdict<'a>(report: &'a RunReport, name: &str) -> &'a Verdict {
+    report
+        .verdicts
+        .iter()
+        .find(|v| v.name.as_ref() == name)
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_second_stage_is_named_and_its_neighbours_are_blocked_and_starved() {
+    let report = run_four_stages(Some(2), CollectSink::default(), false).await;
+    assert_eq!(
+        report.bottleneck.as_deref(),
+        Some("stage-2"),
+        "{:#?}",
+        report.verdicts
+    );
+    assert!(
+        verdict(&report, "stage-2").busy > 0.9,
+        "{:#?}",
+        report.verdicts
+    );
+    assert_eq!(verdict(&report, "stage-1").state(), "blocked");
+    assert_eq!(verdict(&report, "source").state(), "blocked");
+    assert_eq!(verdict(&report, "stage-3").state(), "starved");
+    assert_eq!(verdict(&report, "sink").state(), "starved");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_sink_is_named_and_every_stage_is_blocked_on_it() {
+    let sink = CollectSink {
+        delay: Some(SLOW),
+        ..CollectSink::default()
+    };
+    let report = run_four_stages(None, sink, false).await;
+    assert_eq!(
+        report.bottleneck.as_deref(),
+        Some("sink"),
+        "{:#?}",
+        report.verdicts
+    );
+    for stage in ["source", "stage-1", "stage-2", "stage-3", "stage-4"] {
+        assert_eq!(
+            verdict(&report, stage).state(),
+            "blocked",
+            "{stage}: {:#?}",
+            report.verdicts
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_source_is_named_as_the_limit_and_every_stage_is_starved() {
+    let report = run_four_stages(None, CollectSink::default(), true).await;
+    assert_eq!(
+        report.bottleneck.as_deref(),
+        Some("source"),
+        "{:#?}",
+        report.verdicts
+    );
+    for stage in ["stage-1", "stage-2", "stage-3", "stage-4", "sink"] {
+        assert_eq!(
+            verdict(&report, stage).state(),
+            "starved",
+            "{stage}: {:#?}",
+            report.verdicts
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_live_window_names_the_bottleneck_while_the_run_goes_on() {
+    let (source, _) = AckingSource::new(100_000);
+    let running = Pipeline::builder()
+        .source("source", source)
+        .map("fast", Ok)
+        .stage("slow", sleepy(Some(SLOW)))
+        .sink("sink", CollectSink::default())
+        .start();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let monitor = running.monitor();
+    assert_eq!(
+        monitor.bottleneck().as_deref(),
+        Some("slow"),
+        "{:#?}",
+        monitor.window_verdicts()
+    );
+    let report = running.drain(Duration::from_secs(10)).await;
+    assert!(report.accounting.balances());
+}
