@@ -19,5 +19,7 @@ pub(crate) use loom::sync::{
 /// that does not panic between related writes, so a panic elsewhere while the
 /// lock was held leaves it consistent.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

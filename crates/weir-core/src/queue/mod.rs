@@ -257,7 +257,9 @@ impl<T> Queue<T> {
         match tokio::time::timeout(timeout, &mut put).await {
             Ok(done) => done,
             Err(_elapsed) => {
-                let item = put.abandon().expect("an unfinished put still holds its item");
+                let item = put
+                    .abandon()
+                    .expect("an unfinished put still holds its item");
                 Counters::add(&self.shared.counters.rejected, 1);
                 Err(PutError::TimedOut(item))
             }

@@ -29,7 +29,10 @@ impl Counters {
     }
 
     pub(crate) fn add_duration(counter: &AtomicU64, elapsed: Duration) {
-        Self::add(counter, u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
+        Self::add(
+            counter,
+            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+        );
     }
 
     pub(crate) fn set_len(&self, len: usize) {
