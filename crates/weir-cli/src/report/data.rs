@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use weir::metrics::Role;
-use weir::{AccountingSnapshot, HeldRecords};
+use weir::{AccountingSnapshot, HeldRecords, RunReport};
 
 use super::stage_summary::StageSummary;
 
@@ -30,6 +30,23 @@ pub struct RunData {
     pub held_at_stop: Vec<HeldRecords>,
     /// Why the run failed, if it did.
     pub error: Option<String>,
+}
+
+impl RunData {
+    /// The summary of `report` joined with the time series recorded.
+    pub fn new(report: &RunReport, series: Vec<StageSeries>) -> RunData {
+        RunData {
+            accounting: report.accounting,
+            accounting_line: report.accounting.to_string(),
+            duration_seconds: report.duration.as_secs_f64(),
+            throughput: report.throughput(),
+            bottleneck: report.bottleneck.clone(),
+            stages: StageSummary::from_report(report),
+            series,
+            held_at_stop: report.held_at_stop.clone(),
+            error: report.error.as_ref().map(ToString::to_string),
+        }
+    }
 }
 
 /// One component's samples over the run.

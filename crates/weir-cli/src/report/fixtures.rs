@@ -1,12 +1,14 @@
 //! Hand-built snapshots and reports for the rendering tests: a source
 //! `ids`, a slow stage `enrich` (the bottleneck, its input link nearly
-//! full) and a sink `out`, one second apart.
+//! full) and a sink `out`, one second apart; the run stopped there.
 
 use std::time::Duration;
 
 use weir::metrics::{verdicts, PipelineSnapshot, Role, StageSnapshot};
 use weir::{AccountingSnapshot, HeldRecords, RunReport};
 use weir_core::QueueStats;
+
+use super::data::{RunData, Sample, StageSeries};
 
 fn stage(name: &str, role: Role, workers: usize) -> StageSnapshot {
     StageSnapshot {
@@ -105,4 +107,30 @@ pub(crate) fn stopped_report() -> RunReport {
         }],
         error: None,
     }
+}
+
+/// The stopped run's data, with four samples per component.
+pub(crate) fn run_data() -> RunData {
+    let report = stopped_report();
+    let series = report
+        .snapshot
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(index, stage)| StageSeries {
+            name: stage.name.clone(),
+            role: stage.role,
+            samples: (1..=4)
+                .map(|step| Sample {
+                    t: f64::from(step) * 0.5,
+                    queue_depth: index * 16 * step as usize,
+                    throughput: 1000.0 - index as f64 * 5.0,
+                    starved: 0.0,
+                    busy: 1.0,
+                    blocked: 0.0,
+                })
+                .collect(),
+        })
+        .collect();
+    RunData::new(&report, series)
 }

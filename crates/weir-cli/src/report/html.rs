@@ -136,3 +136,50 @@ fn escape(text: &str) -> String {
     }
     escaped
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures::run_data;
+
+    #[test]
+    fn html_report_has_charts_table_books_and_every_stage() {
+        let data = run_data();
+        let html = render_html(&data);
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert_eq!(
+            html.matches("<svg").count(),
+            2,
+            "queue depth and throughput"
+        );
+        assert_eq!(html.matches("<polyline").count(), 2 * data.series.len());
+        for name in ["ids", "enrich", "out"] {
+            assert!(
+                html.contains(&format!("<td class=\"words\">{name}</td>")),
+                "{name}"
+            );
+        }
+        assert!(html.contains(&escape(&data.accounting_line)));
+        assert!(html.contains("Bottleneck: <span class=\"bottleneck\">enrich</span>"));
+        assert!(html.contains("<tr class=\"limit\"><td class=\"words\">enrich</td>"));
+        assert!(html.contains("Stopped with 48 queued and 4 in work at enrich"));
+    }
+
+    #[test]
+    fn html_report_is_self_contained() {
+        let html = render_html(&run_data());
+        for external in ["http://", "https://", "<script", "<link", "src="] {
+            assert!(!html.contains(external), "{external} in the report");
+        }
+    }
+
+    #[test]
+    fn html_report_escapes_names_and_errors() {
+        let mut data = run_data();
+        data.series[0].name = "<b>&".into();
+        data.error = Some("bad \"quote\" <here>".into());
+        let html = render_html(&data);
+        assert!(html.contains("&lt;b&gt;&amp;") && !html.contains("<b>&"));
+        assert!(html.contains("Error: bad &quot;quote&quot; &lt;here&gt;"));
+    }
+}

@@ -11,7 +11,6 @@ use weir::{PipelineMonitor, RunReport};
 
 use super::data::{RunData, Sample, StageSeries};
 use super::rates::stage_rates;
-use super::stage_summary::StageSummary;
 
 /// How often the recorder samples.
 const SAMPLE_EVERY: Duration = Duration::from_millis(500);
@@ -43,17 +42,7 @@ impl Recorder {
         self.task.abort();
         let mut timeline = timeline.unwrap_or_else(|| Timeline::new(report.snapshot.clone()));
         timeline.record(report.snapshot.clone());
-        RunData {
-            accounting: report.accounting,
-            accounting_line: report.accounting.to_string(),
-            duration_seconds: report.duration.as_secs_f64(),
-            throughput: report.throughput(),
-            bottleneck: report.bottleneck.clone(),
-            stages: StageSummary::from_report(report),
-            series: timeline.series,
-            held_at_stop: report.held_at_stop.clone(),
-            error: report.error.as_ref().map(ToString::to_string),
-        }
+        RunData::new(report, timeline.series)
     }
 }
 
@@ -122,5 +111,37 @@ impl Timeline {
             });
         }
         self.previous = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixtures::two_snapshots;
+
+    #[test]
+    fn timeline_samples_depth_throughput_and_shares_per_interval() {
+        let (earlier, later) = two_snapshots();
+        let mut timeline = Timeline::new(earlier);
+        timeline.record(later.clone());
+        timeline.record(later);
+        let [ids, enrich, out] = &timeline.series[..] else {
+            panic!("one series per component")
+        };
+        assert_eq!(enrich.samples.len(), 1, "no sample when no time passed");
+        assert_eq!(
+            enrich.samples[0],
+            Sample {
+                t: 2.0,
+                queue_depth: 48,
+                throughput: 1998.0,
+                starved: 0.0,
+                busy: 1.0,
+                blocked: 0.0,
+            }
+        );
+        assert_eq!(ids.samples[0].queue_depth, 0);
+        assert!((ids.samples[0].blocked - 0.9).abs() < 1e-9);
+        assert!((out.samples[0].starved - 0.95).abs() < 1e-9);
     }
 }

@@ -14,7 +14,8 @@ const RIGHT: f64 = 12.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 28.0;
 const Y_TICKS: u32 = 4;
-const X_TICKS: u32 = 6;
+/// At most this many intervals between time labels (steps of 1, 2 or 5).
+const MAX_X_TICKS: u32 = 6;
 
 /// The colour of the line at `index`.
 pub(crate) fn line_color(index: usize) -> &'static str {
@@ -51,8 +52,9 @@ pub(crate) fn line_chart(aria_label: &str, duration: f64, series: &[Vec<(f64, f6
             label = compact(value),
         );
     }
-    for tick in 0..=X_TICKS {
-        let t = x_max * f64::from(tick) / f64::from(X_TICKS);
+    let x_step = round_up(x_max / f64::from(MAX_X_TICKS));
+    for tick in 0..=(x_max / x_step).floor() as u32 {
+        let t = x_step * f64::from(tick);
         let _ = write!(
             svg,
             r#"<text class="x" x="{x:.1}" y="{ty}">{label}</text>"#,
@@ -138,5 +140,8 @@ mod tests {
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert_eq!(svg.matches("<circle").count(), 1);
         assert!(svg.contains(line_color(1)));
+        for label in [">0<", ">500ms<", ">1.00s<", ">1.50s<", ">2.00s<"] {
+            assert!(svg.contains(label), "time label {label}");
+        }
     }
 }
