@@ -13,6 +13,7 @@
 
 mod asyncio;
 mod memory;
+mod pipeline;
 mod queue;
 mod report;
 
@@ -65,6 +66,12 @@ pub const SUITES: &[Suite] = &[
         about: "peak RSS, fast producer + slow consumer: bounded weir vs unbounded channel",
         run: memory::run,
     },
+    Suite {
+        name: "pipeline",
+        about:
+            "weir's engine vs the same 3-stage pipeline hand-written with tokio mpsc; engine RSS",
+        run: pipeline::run,
+    },
 ];
 
 fn usage() -> String {
@@ -88,6 +95,7 @@ fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some("child") {
         let result = match args.get(1).map(String::as_str) {
             Some("queue") => queue::child(&args[2..]),
+            Some("pipeline") => pipeline::child(&args[2..]),
             _ => memory::child(&args[1..]),
         };
         return match result {

@@ -39,7 +39,7 @@ pub(crate) async fn run_sink<T: Send + Sync + 'static>(
                 }
             }
         };
-        let started = metrics.begin();
+        let started = metrics.begin(false);
         let mut attempt = 0;
         let failure = loop {
             attempt += 1;

@@ -18,11 +18,14 @@ pub(crate) async fn run_source<T: Send + 'static>(
     ctx: Arc<RunContext>,
     output: Queue<Record<T>>,
 ) {
+    let drain = ctx.drain.clone();
+    let drain = drain.cancelled();
+    tokio::pin!(drain);
     loop {
         // `next` is cancelled when a drain begins; sources are cancel-safe.
         let item = tokio::select! {
             biased;
-            _ = ctx.drain.cancelled() => break,
+            _ = &mut drain => break,
             item = source.next() => item,
         };
         let Some(item) = item else { break };

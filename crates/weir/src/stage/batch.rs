@@ -21,7 +21,7 @@ pub(crate) async fn run_batch<T: Send + 'static>(
 ) {
     let size = size.max(1);
     'batches: while let Some(first) = input.get().await {
-        let started = metrics.begin();
+        let started = metrics.begin(true);
         let deadline = tokio::time::Instant::now() + max_wait;
         let mut records = vec![first];
         let mut input_open = true;

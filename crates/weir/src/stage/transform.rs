@@ -17,6 +17,9 @@ use crate::metrics::stage::StageMetrics;
 use crate::pipeline::context::RunContext;
 use crate::record::Record;
 
+/// What one record became: usually one record, so no allocation for it.
+type Outputs<U> = smallvec::SmallVec<[Record<U>; 1]>;
+
 pub(crate) struct Transform<T, U> {
     pub(crate) name: Arc<str>,
     pub(crate) stage: Stage<T, U>,
@@ -75,7 +78,7 @@ where
             tokio::select! {
                 biased;
                 Some(done) = in_work.next(), if !in_work.is_empty() => {
-                    let done: Result<Option<Vec<Record<U>>>, tokio::task::JoinError> = done;
+                    let done: Result<Option<Outputs<U>>, tokio::task::JoinError> = done;
                     // Aborted work already nacked its record.
                     let outs = done.ok().flatten().unwrap_or_default();
                     for out in outs {
@@ -101,8 +104,10 @@ where
 
     /// Runs the stage on one record until it succeeds or is given up on.
     /// Returns what to pass on (empty if filtered, dead-lettered or failed).
-    async fn process(&self, mut record: Record<T>) -> Vec<Record<U>> {
-        let started = self.metrics.begin();
+    async fn process(&self, mut record: Record<T>) -> Outputs<U> {
+        let started = self
+            .metrics
+            .begin(!matches!(self.stage.function, StageFn::Inline(_)));
         let mut attempt = 0;
         let result = loop {
             attempt += 1;
@@ -155,7 +160,7 @@ where
                         .dead_letter(record, &self.name, error.to_string(), &self.metrics)
                         .await;
                 }
-                Vec::new()
+                Outputs::new()
             }
         }
     }
@@ -164,16 +169,16 @@ where
         matches!(self.stage.timeout, Some((_, TimeoutPolicy::Fallback(_))))
     }
 
-    fn emit(&self, record: Record<T>, emit: Emit<U>) -> Vec<Record<U>> {
+    fn emit(&self, record: Record<T>, emit: Emit<U>) -> Outputs<U> {
         let outs = match emit {
-            Emit::One(payload) => vec![record.with_payload(payload)],
+            Emit::One(payload) => smallvec::smallvec![record.with_payload(payload)],
             Emit::Skip => {
                 record.finish(Outcome::Filtered {
                     stage: self.name.clone(),
                 });
-                Vec::new()
+                Outputs::new()
             }
-            Emit::Many(payloads) => record.split(payloads, &self.name),
+            Emit::Many(payloads) => record.split(payloads, &self.name).into(),
         };
         StageMetrics::add(&self.metrics.records_out, outs.len() as u64);
         outs
