@@ -18,6 +18,11 @@ use weir_cli::{metrics_http, signals};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // One line per message, however narrow the terminal, so the
+    // `file:line:column: message` line can be searched for.
+    let _already_set = miette::set_hook(Box::new(|_| {
+        Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
+    }));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -50,7 +50,8 @@ pub struct SourceFile {
 
 impl SourceFile {
     /// A message about `span`, naming the field there (the key of the
-    /// `key = value` line the span starts on) when the message does not.
+    /// `key = value` line the span starts on) when the message does not;
+    /// `type` is not named: it stands for its whole table.
     pub fn locate(&self, span: Option<Range<usize>>, message: &str) -> Located {
         let span = span.unwrap_or(0..0);
         let start = span.start.min(self.text.len());
@@ -59,7 +60,7 @@ impl SourceFile {
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let column = before[line_start..].chars().count() + 1;
         let message = match self.field_at(line_start) {
-            Some(field) if !message.contains(&format!("`{field}`")) => {
+            Some(field) if field != "type" && !message.contains(&format!("`{field}`")) => {
                 format!("field `{field}`: {message}")
             }
             _ => message.to_owned(),

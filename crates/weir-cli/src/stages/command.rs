@@ -140,7 +140,8 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_the_attempt_kills_the_child() {
-        let attempt = run(&argv(&["sleep", "30"]), CommandOutput::Lines, &json!("x"));
+        let (args, record) = (argv(&["sleep", "30"]), json!("x"));
+        let attempt = run(&args, CommandOutput::Lines, &record);
         let timed_out = tokio::time::timeout(std::time::Duration::from_millis(100), attempt).await;
         assert!(timed_out.is_err());
     }

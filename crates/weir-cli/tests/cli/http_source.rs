@@ -1,0 +1,74 @@
+//! The HTTP source answers 503 with Retry-After when the pipeline is full,
+//! accepts again once it has room, and replies with the true outcome of
+//! each request's records.
+
+use std::time::Duration;
+
+use crate::common::{Running, Workdir};
+
+fn body(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("{{\"n\": {n}}}\n"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_503_when_full_and_accepts_again_after() {
+    let dir = Workdir::new();
+    let pipeline = dir.write(
+        "p.toml",
+        "[links]\ncapacity = 2\n\n\
+         [source]\ntype = \"http\"\nlisten = \"127.0.0.1:0\"\nformat = \"json\"\nqueue = 4\n\n\
+         [[stage]]\ntype = \"json\"\nfilter = \"n != 3\"\n\n\
+         [[stage]]\ntype = \"throttle\"\nrate = \"40/s\"\n\n\
+         [sink]\ntype = \"stdout\"\n",
+    );
+    let run = Running::start(&[&"run", &pipeline, &"--quiet"]);
+    let url = format!("http://{}/ingest", run.listening());
+    let client = reqwest::Client::new();
+
+    let requests: Vec<_> = (0..12)
+        .map(|i| {
+            let (client, url) = (client.clone(), url.clone());
+            tokio::spawn(async move { client.post(&url).body(body(i * 4, 4)).send().await })
+        })
+        .collect();
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for request in requests {
+        let response = request.await.unwrap().expect("a response");
+        match response.status().as_u16() {
+            200 => accepted.push(response.json::<serde_json::Value>().await.unwrap()),
+            503 => {
+                assert_eq!(response.headers()["retry-after"], "1");
+                refused += 1;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(refused > 0, "never answered 503 while full");
+    assert!(!accepted.is_empty(), "never accepted anything");
+    for counts in &accepted {
+        let finished: u64 = ["delivered", "filtered", "dead_lettered", "dropped"]
+            .iter()
+            .map(|k| counts[k].as_u64().unwrap())
+            .sum();
+        assert_eq!(finished, 4, "{counts}");
+        assert_eq!(counts["nacked"], 0, "{counts}");
+    }
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let response = client.post(&url).body(body(0, 4)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let counts: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(counts["delivered"], 3, "{counts}");
+    assert_eq!(counts["filtered"], 1, "{counts}");
+
+    let response = client.post(&url).body("{broken\n").send().await.unwrap();
+    let counts: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(counts["dead_lettered"], 1, "{counts}");
+
+    run.terminate();
+    let (code, err) = run.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(130), "{err}");
+}

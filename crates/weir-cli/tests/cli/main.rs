@@ -1,0 +1,12 @@
+//! Tests of the `weir` binary, run for real against local servers on
+//! ephemeral ports.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod bad_input;
+mod config_errors;
+mod exit_codes;
+mod http_source;
+mod sigterm;
+mod tcp_backpressure;

@@ -1,0 +1,200 @@
+//! Test harness for the `weir` binary: pipeline files in a temp dir, the
+//! real binary run as a child process (no colors), its stderr collected
+//! while it runs, the address a listening source reports, its memory.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A temp directory holding a test's pipeline file and outputs.
+pub struct Workdir {
+    dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new() -> Self {
+        Workdir {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// A path in the directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a file; returns its path.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).expect("write test file");
+        path
+    }
+
+    /// The lines of a file (none if it does not exist).
+    pub fn lines(&self, name: &str) -> Vec<String> {
+        std::fs::read_to_string(self.path(name))
+            .map(|text| text.lines().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// `weir` with its arguments, colors off.
+pub fn weir(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
+    command.env("NO_COLOR", "1").env_remove("RUST_LOG");
+    for arg in args {
+        command.arg(arg);
+    }
+    command
+}
+
+/// Runs `weir` to the end; stdin is empty.
+pub fn run_to_end(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    weir(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run weir")
+}
+
+/// The stderr of a finished run, as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A `weir` run in the background, its stderr collected.
+pub struct Running {
+    pub child: Child,
+    stderr: Arc<Mutex<String>>,
+    listening: mpsc::Receiver<SocketAddr>,
+}
+
+impl Running {
+    /// Starts `weir` with stdout discarded.
+    pub fn start(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Self {
+        let mut child = weir(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start weir");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (found, listening) = mpsc::channel();
+        let pipe = child.stderr.take().expect("stderr piped");
+        let collected = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("weir: listening on ") {
+                    let _ = found.send(addr.trim().parse().expect("an address"));
+                }
+                let mut text = collected.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        Running {
+            child,
+            stderr,
+            listening,
+        }
+    }
+
+    /// The address the source listens on, once it says so.
+    pub fn listening(&self) -> SocketAddr {
+        self.listening
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("weir did not listen; stderr:\n{}", self.stderr()))
+    }
+
+    /// Stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// Resident memory of the process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .expect("VmRSS in /proc status")
+    }
+
+    /// Waits for the exit (at most `timeout`); returns the exit code and all
+    /// of stderr.
+    pub fn wait(mut self, timeout: Duration) -> (Option<i32>, String) {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                // Let the reader thread take the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return (status.code(), self.stderr());
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("weir did not exit; stderr:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The books from the end-of-run line `in N = delivered D + filtered F +
+/// dead-lettered X + dropped P + nacked K`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Books {
+    pub received: u64,
+    pub delivered: u64,
+    pub filtered: u64,
+    pub dead_lettered: u64,
+    pub dropped: u64,
+    pub nacked: u64,
+}
+
+/// The last books line of `stderr`.
+pub fn books(stderr: &str) -> Books {
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|line| line.starts_with("in ") && line.contains("= delivered"))
+        .unwrap_or_else(|| panic!("no books line in stderr:\n{stderr}"));
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|part| !part.is_empty())
+        .map(|part| part.parse().unwrap())
+        .collect();
+    Books {
+        received: numbers[0],
+        delivered: numbers[1],
+        filtered: numbers[2],
+        dead_lettered: numbers[3],
+        dropped: numbers[4],
+        nacked: numbers[5],
+    }
+}
+
+/// `path` as it must be written inside a TOML string.
+pub fn toml_path(path: &Path) -> String {
+    path.display().to_string().replace('\\', "\\\\")
+}
