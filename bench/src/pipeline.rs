@@ -88,7 +88,7 @@ struct SlowSink(u64);
 impl Sink<u64> for SlowSink {
     async fn write(&mut self, item: &u64) -> Result<(), BoxError> {
         self.0 = self.0.wrapping_add(*item);
-        if item % 16 == 0 {
+        if item.is_multiple_of(16) {
             tokio::task::yield_now().await;
         }
         Ok(())
