@@ -78,9 +78,12 @@ pub async fn assemble(
         .build()
         .await
         .map_err(fail("sink", &config.sink.span))?;
-    let dead_letter_path = dead_letter
-        .map(Path::to_owned)
-        .or_else(|| config.dead_letter.as_ref().map(|d| PathBuf::from(&d.path.0)));
+    let dead_letter_path = dead_letter.map(Path::to_owned).or_else(|| {
+        config
+            .dead_letter
+            .as_ref()
+            .map(|d| PathBuf::from(&d.path.0))
+    });
     let dead_letters = DeadLetterOutput::open(dead_letter_path.as_deref(), quiet)
         .await
         .map_err(fail("dead-letter output", &None))?;

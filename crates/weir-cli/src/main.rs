@@ -23,7 +23,10 @@ fn main() -> ExitCode {
     let _already_set = miette::set_hook(Box::new(|_| {
         Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
     }));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("weir: cannot start the async runtime: {error}");
@@ -118,7 +121,10 @@ async fn run(args: RunArgs) -> Exit {
             return Exit::RunFailed;
         }
     };
-    let recorder = args.report.as_ref().map(|_| Recorder::start(monitor.clone()));
+    let recorder = args
+        .report
+        .as_ref()
+        .map(|_| Recorder::start(monitor.clone()));
     let view = LiveView::start(monitor, args.quiet);
     let report = running.wait().await;
     view.finish();

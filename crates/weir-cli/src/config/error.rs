@@ -115,7 +115,10 @@ mod tests {
         let at = file(text).locate(Some(19..20), "must be at least 1");
         assert_eq!((at.line, at.column), (2, 12));
         assert_eq!(at.message, "field `capacity`: must be at least 1");
-        assert_eq!(at.to_string(), "p.toml:2:12: field `capacity`: must be at least 1");
+        assert_eq!(
+            at.to_string(),
+            "p.toml:2:12: field `capacity`: must be at least 1"
+        );
     }
 
     #[test]

@@ -70,7 +70,11 @@ impl PipelineConfig {
             text: text.into(),
         };
         let mut table = file.parse()?;
-        if let Some(unknown) = table.iter().map(|(key, _)| key).find(|key| !SECTIONS.contains(key)) {
+        if let Some(unknown) = table
+            .iter()
+            .map(|(key, _)| key)
+            .find(|key| !SECTIONS.contains(key))
+        {
             let span = table.key(unknown).and_then(|key| key.span());
             let expected = SECTIONS.join(", ");
             return Err(file.error(

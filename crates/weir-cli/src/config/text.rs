@@ -47,8 +47,8 @@ pub fn interpolate(raw: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
         if name.is_empty() {
             return Err(format!("empty `${{}}` in {raw:?}: expected `${{NAME}}`"));
         }
-        let value = lookup(name)
-            .ok_or_else(|| format!("environment variable `{name}` is not set"))?;
+        let value =
+            lookup(name).ok_or_else(|| format!("environment variable `{name}` is not set"))?;
         out.push_str(&value);
         rest = &after[end + 1..];
     }

@@ -42,8 +42,8 @@ pub struct HumanRate(pub Rate);
 impl<'de> Deserialize<'de> for HumanRate {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        text.parse::<Rate>()
-            .map(HumanRate)
-            .map_err(|error| serde::de::Error::custom(format!("expected a rate like \"100/s\": {error}")))
+        text.parse::<Rate>().map(HumanRate).map_err(|error| {
+            serde::de::Error::custom(format!("expected a rate like \"100/s\": {error}"))
+        })
     }
 }

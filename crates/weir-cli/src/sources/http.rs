@@ -153,7 +153,9 @@ async fn ingest_records(
 ) -> Response {
     if let Some(token) = &ingest.token {
         let expected = format!("Bearer {token}");
-        let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
         if given != Some(expected.as_str()) {
             return (StatusCode::UNAUTHORIZED, "missing or wrong bearer token\n").into_response();
         }
@@ -161,7 +163,10 @@ async fn ingest_records(
     let mut items = split_records(&ingest, body);
     let capacity = ingest.queue.capacity().unwrap_or(usize::MAX);
     if items.len() > capacity {
-        let message = format!("{} records in one request; at most {capacity}\n", items.len());
+        let message = format!(
+            "{} records in one request; at most {capacity}\n",
+            items.len()
+        );
         return (StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
     }
     let (callbacks, outcomes) = tally(items.len());
@@ -197,7 +202,9 @@ fn admit(ingest: &Ingest, items: Vec<SourceItem<Payload>>) -> bool {
         return false;
     }
     // Only handlers put, under this lock, so every put finds room.
-    items.into_iter().all(|item| ingest.queue.try_put(item).is_ok())
+    items
+        .into_iter()
+        .all(|item| ingest.queue.try_put(item).is_ok())
 }
 
 fn split_records(ingest: &Ingest, body: Bytes) -> Vec<SourceItem<Payload>> {

@@ -161,6 +161,12 @@ mod tests {
     #[test]
     fn reports_an_over_long_last_line() {
         let frames = decode_all(3, &[b"x\nabcdef"]);
-        assert_eq!(frames[1], Frame::TooLong { prefix: Bytes::from_static(b"abcdef"), length: 6 });
+        assert_eq!(
+            frames[1],
+            Frame::TooLong {
+                prefix: Bytes::from_static(b"abcdef"),
+                length: 6
+            }
+        );
     }
 }

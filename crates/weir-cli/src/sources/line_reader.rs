@@ -37,7 +37,9 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                         return Some(item);
                     }
                 }
-                Err(error) => return Some(invalid(Default::default(), format!("read error: {error}"))),
+                Err(error) => {
+                    return Some(invalid(Default::default(), format!("read error: {error}")))
+                }
             }
         }
     }

@@ -46,10 +46,7 @@ const SOURCE_TYPES: &[&str] = &["stdin", "file", "tcp", "http", "generate"];
 
 impl SourceConfig {
     /// Reads the `[source]` table.
-    pub fn from_part(
-        file: &SourceFile,
-        mut part: TablePart,
-    ) -> Result<Section<Self>, ConfigError> {
+    pub fn from_part(file: &SourceFile, mut part: TablePart) -> Result<Section<Self>, ConfigError> {
         let (kind, span) = part.take_type(file, "source")?;
         let config = match kind.as_str() {
             "stdin" => SourceConfig::Stdin(part.into_config(file)?),

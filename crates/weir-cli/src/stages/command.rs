@@ -58,7 +58,11 @@ pub fn build(config: &CommandStageConfig) -> Result<Stage<Payload, Payload>, Str
     }))
 }
 
-async fn run(argv: &[String], output: CommandOutput, record: &Value) -> Result<Emit<Payload>, BoxError> {
+async fn run(
+    argv: &[String],
+    output: CommandOutput,
+    record: &Value,
+) -> Result<Emit<Payload>, BoxError> {
     let mut input = match record {
         Value::String(text) => text.clone().into_bytes(),
         other => serde_json::to_vec(other)?,
@@ -98,7 +102,9 @@ fn records(output: CommandOutput, stdout: &str) -> Result<Vec<Payload>, BoxError
     let lines = stdout.lines().filter(|line| !line.trim().is_empty());
     Ok(match output {
         CommandOutput::Whole => vec![payload(Value::String(stdout.to_owned()))],
-        CommandOutput::Lines => lines.map(|line| payload(Value::String(line.to_owned()))).collect(),
+        CommandOutput::Lines => lines
+            .map(|line| payload(Value::String(line.to_owned())))
+            .collect(),
         CommandOutput::JsonLines => lines
             .map(|line| serde_json::from_str(line).map(payload))
             .collect::<Result<_, _>>()
@@ -117,7 +123,12 @@ mod tests {
 
     #[tokio::test]
     async fn pipes_the_record_through_the_program() {
-        let out = run(&argv(&["tr", "a-z", "A-Z"]), CommandOutput::Lines, &json!("abc")).await;
+        let out = run(
+            &argv(&["tr", "a-z", "A-Z"]),
+            CommandOutput::Lines,
+            &json!("abc"),
+        )
+        .await;
         assert_eq!(out.unwrap(), Emit::Many(vec![payload(json!("ABC"))]));
         let out = run(&argv(&["cat"]), CommandOutput::JsonLines, &json!({"a": 1})).await;
         assert_eq!(out.unwrap(), Emit::Many(vec![payload(json!({"a": 1}))]));
@@ -126,15 +137,21 @@ mod tests {
     #[tokio::test]
     async fn a_failing_program_is_an_error_with_its_stderr() {
         let args = argv(&["sh", "-c", "echo broken >&2; exit 3"]);
-        let error = run(&args, CommandOutput::Lines, &json!("x")).await.unwrap_err();
+        let error = run(&args, CommandOutput::Lines, &json!("x"))
+            .await
+            .unwrap_err();
         assert!(error.to_string().contains("broken"), "{error}");
     }
 
     #[tokio::test]
     async fn a_missing_program_is_an_error() {
-        let error = run(&argv(&["/no/such/program"]), CommandOutput::Lines, &json!("x"))
-            .await
-            .unwrap_err();
+        let error = run(
+            &argv(&["/no/such/program"]),
+            CommandOutput::Lines,
+            &json!("x"),
+        )
+        .await
+        .unwrap_err();
         assert!(error.to_string().contains("cannot run"));
     }
 

@@ -33,7 +33,9 @@ impl FieldPath {
     fn parse(text: &str) -> Result<Self, String> {
         let parts: Vec<String> = text.trim().split('.').map(str::to_owned).collect();
         if parts.iter().any(|part| part.is_empty()) {
-            return Err(format!("bad field name {text:?}: expected a name like `user.id`"));
+            return Err(format!(
+                "bad field name {text:?}: expected a name like `user.id`"
+            ));
         }
         Ok(FieldPath(parts))
     }
@@ -80,7 +82,10 @@ impl FromStr for Condition {
 
     fn from_str(text: &str) -> Result<Self, String> {
         let text = text.trim();
-        if let Some(inner) = text.strip_prefix("exists(").and_then(|t| t.strip_suffix(')')) {
+        if let Some(inner) = text
+            .strip_prefix("exists(")
+            .and_then(|t| t.strip_suffix(')'))
+        {
             return Ok(Condition::Exists(FieldPath::parse(inner)?));
         }
         let (at, symbol, op) = OPERATORS
@@ -175,8 +180,17 @@ mod tests {
 
     #[test]
     fn rejects_malformed_conditions() {
-        assert!("level".parse::<Condition>().unwrap_err().contains("expected"));
-        assert!("n > many".parse::<Condition>().unwrap_err().contains("needs a number"));
-        assert!(" == 1".parse::<Condition>().unwrap_err().contains("bad field"));
+        assert!("level"
+            .parse::<Condition>()
+            .unwrap_err()
+            .contains("expected"));
+        assert!("n > many"
+            .parse::<Condition>()
+            .unwrap_err()
+            .contains("needs a number"));
+        assert!(" == 1"
+            .parse::<Condition>()
+            .unwrap_err()
+            .contains("bad field"));
     }
 }

@@ -36,8 +36,9 @@ pub fn build(config: &JsonStageConfig) -> Stage<Payload, Payload> {
 
 fn transform(config: &JsonStageConfig, record: Payload) -> Result<Emit<Payload>, BoxError> {
     let mut value = match &*record {
-        Value::String(text) => serde_json::from_str(text)
-            .map_err(|error| format!("malformed JSON: {error}"))?,
+        Value::String(text) => {
+            serde_json::from_str(text).map_err(|error| format!("malformed JSON: {error}"))?
+        }
         other => other.clone(),
     };
     if config.filter.as_ref().is_some_and(|c| !c.holds(&value)) {

@@ -28,15 +28,27 @@ fn bad_lines_are_dead_lettered_with_reasons_and_the_run_goes_on() {
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
     let books = books(&err);
-    assert_eq!((books.received, books.delivered, books.dead_lettered), (6, 3, 3));
-    assert_eq!(dir.lines("out.jsonl"), vec!["{\"n\":1}", "{\"n\":2}", "{\"n\":4}"]);
+    assert_eq!(
+        (books.received, books.delivered, books.dead_lettered),
+        (6, 3, 3)
+    );
+    assert_eq!(
+        dir.lines("out.jsonl"),
+        vec!["{\"n\":1}", "{\"n\":2}", "{\"n\":4}"]
+    );
     let letters: Vec<serde_json::Value> = dir
         .lines("dead.jsonl")
         .iter()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
-    let reasons: Vec<&str> = letters.iter().map(|l| l["reason"].as_str().unwrap()).collect();
-    assert!(reasons[0].contains("longer than max_line_length"), "{reasons:?}");
+    let reasons: Vec<&str> = letters
+        .iter()
+        .map(|l| l["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons[0].contains("longer than max_line_length"),
+        "{reasons:?}"
+    );
     assert!(reasons[1].starts_with("malformed JSON"), "{reasons:?}");
     assert!(reasons[2].starts_with("malformed JSON"), "{reasons:?}");
     for letter in &letters {

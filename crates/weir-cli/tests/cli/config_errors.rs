@@ -53,7 +53,10 @@ fn an_unknown_type_lists_the_known_ones() {
     let (code, err) = validate("[source]\ntype = \"kafka\"\n\n[sink]\ntype = \"stdout\"\n");
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("pipeline.toml:2:8"), "{err}");
-    assert!(err.contains("expected one of stdin, file, tcp, http, generate"), "{err}");
+    assert!(
+        err.contains("expected one of stdin, file, tcp, http, generate"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -62,7 +65,10 @@ fn an_unset_environment_variable_is_named() {
     let (code, err) = validate(pipeline);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("pipeline.toml:3:8"), "{err}");
-    assert!(err.contains("`WEIR_TEST_UNSET_VARIABLE` is not set"), "{err}");
+    assert!(
+        err.contains("`WEIR_TEST_UNSET_VARIABLE` is not set"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -21,12 +21,18 @@ fn a_clean_run_exits_0_with_its_books() {
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "{err}");
     let books = books(&err);
-    assert_eq!((books.received, books.delivered, books.filtered), (500, 400, 100));
+    assert_eq!(
+        (books.received, books.delivered, books.filtered),
+        (500, 400, 100)
+    );
     let batches = dir.lines("out.jsonl");
     assert_eq!(batches.len(), 4);
     let first: serde_json::Value = serde_json::from_str(&batches[0]).unwrap();
     assert_eq!(first[0]["id"], 100);
-    assert!(output.stdout.is_empty(), "data went to stdout with a file sink");
+    assert!(
+        output.stdout.is_empty(),
+        "data went to stdout with a file sink"
+    );
 }
 
 #[test]

@@ -29,7 +29,11 @@ fn sigterm_drains_and_loses_nothing() {
     let books = books(&err);
     assert!(books.received > 100, "{books:?}");
     assert_eq!(books.nacked, 0, "{books:?}");
-    assert_eq!(books.received, books.delivered + books.dead_lettered, "{books:?}");
+    assert_eq!(
+        books.received,
+        books.delivered + books.dead_lettered,
+        "{books:?}"
+    );
     assert_eq!(dir.lines("out.jsonl").len() as u64, books.delivered);
     assert_eq!(dir.lines("dead.jsonl").len() as u64, books.dead_lettered);
 }

@@ -48,11 +48,17 @@ fn a_stalled_pipeline_blocks_the_sender_and_memory_stays_bounded() {
     let after_3s = sent.load(Ordering::Relaxed);
     std::thread::sleep(Duration::from_secs(1));
     let after_4s = sent.load(Ordering::Relaxed);
-    assert!(!finished.load(Ordering::Relaxed), "the sender's writes never blocked");
+    assert!(
+        !finished.load(Ordering::Relaxed),
+        "the sender's writes never blocked"
+    );
     // 100 records/s of 1 KiB, plus what the socket buffers hold.
     let total = (LINE * LINES) as u64;
     assert!(after_4s < total / 4, "sent {after_4s} of {total} bytes");
-    assert!(after_4s - after_3s < 4 << 20, "the sender was not held back: {after_3s} → {after_4s}");
+    assert!(
+        after_4s - after_3s < 4 << 20,
+        "the sender was not held back: {after_3s} → {after_4s}"
+    );
     let rss_kib = run.rss_kib();
     assert!(
         rss_kib < baseline_kib + 32 * 1024,

@@ -54,10 +54,7 @@ pub fn weir(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Command {
 
 /// Runs `weir` to the end; stdin is empty.
 pub fn run_to_end(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    weir(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run weir")
+    weir(args).stdin(Stdio::null()).output().expect("run weir")
 }
 
 /// The stderr of a finished run, as text.
