@@ -72,6 +72,7 @@ pub(crate) async fn handle(
             Some(StatusCode::TOO_MANY_REQUESTS)
         }
         Fault::Hang => {
+            shared.stats.hang();
             tokio::time::sleep(config.faults.hang_for).await;
             Some(StatusCode::GATEWAY_TIMEOUT)
         }

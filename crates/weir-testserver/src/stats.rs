@@ -41,7 +41,8 @@ pub struct ServerStats {
     pub statuses: BTreeMap<u16, u64>,
     /// Connections closed without a response.
     pub resets: u64,
-    /// Requests held past the client's timeout.
+    /// Requests held past the client's timeout (counted when the hold
+    /// starts).
     pub hangs: u64,
 }
 
@@ -88,10 +89,15 @@ impl Stats {
         InService { stats: self, now }
     }
 
+    /// Counts a request the server starts holding.
+    pub(crate) fn hang(&self) {
+        self.log().hangs += 1;
+    }
+
     pub(crate) fn answered(&self, key: String, entry: RequestLog) {
         let mut log = self.log();
         match (entry.status, entry.fault) {
-            (_, Fault::Hang) => log.hangs += 1,
+            (_, Fault::Hang) => {}
             (None, _) => log.resets += 1,
             (Some(status), _) => *log.statuses.entry(status).or_default() += 1,
         }

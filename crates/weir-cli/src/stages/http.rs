@@ -1,1 +1,386 @@
-//! HTTP stage (in progress).
+//! The `http` stage: one HTTP request per record, with a concurrency limit
+//! (fixed or adaptive), timeouts, and retries that respect `Retry-After`
+//! and a retry budget.
+//!
+//! ```toml
+//! [[stage]]
+//! type = "http"
+//! name = "fetch"
+//! url = "http://127.0.0.1:8080/items/{id}"   # {field} filled from the record
+//! method = "GET"                              # default
+//! concurrency = "adaptive"                    # or a number (default 16)
+//! max_concurrency = 256
+//! timeout = "5s"
+//! retries = 4                                 # attempts in all
+//! ```
+//!
+//! # Output
+//! Each record becomes `{"status": 200, "body": ..., "input": ...}`: the
+//! final status, the response body (parsed as JSON if it is JSON, else as a
+//! string) and the input record.
+//!
+//! # Failures
+//! A record whose request fails for good is dead-lettered with the reason,
+//! e.g. `HTTP 500 Internal Server Error after 3 attempts` or
+//! `HTTP 404 Not Found after 1 attempt (not retryable)`. The retries happen
+//! inside the stage (so they can honour `Retry-After`): do not also give the
+//! stage an engine retry policy. See [`call`] for what is retried.
+//!
+//! # Adaptive concurrency
+//! With `concurrency = "adaptive"` the engine runs up to `max_concurrency`
+//! records at once and each attempt waits for a permit of a
+//! [`weir_core::limit::AdaptiveConcurrency`] (`algorithm = "aimd"` or
+//! `"gradient"`), which backs off on 429, 503 and timeouts and grows while
+//! latency stays low. [`build_with_limit`] returns the limiter handle, to
+//! read its limit; the final limit is also logged (`tracing`, info) when the
+//! stage is dropped.
+
+mod budget;
+pub(crate) mod call;
+mod template;
+
+use std::sync::Arc;
+
+use reqwest::Method;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use weir::stage::Stage;
+use weir_core::limit::{AdaptiveConcurrency, AdaptiveConfig, Algorithm};
+
+use self::call::{Answer, CallSettings, Caller};
+pub use self::call::{AttemptFailure, CallError, GaveUp};
+pub use self::template::MissingField;
+use self::template::{Escape, Template};
+use crate::config::units::HumanDuration;
+use crate::record::Payload;
+
+/// The `[[stage]]` table of `type = "http"` (without `type` and `name`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpStageConfig {
+    /// URL template; `{field}` is replaced by the record's field,
+    /// percent-encoded (see the template rules in the module doc of
+    /// `template`).
+    pub url: String,
+    /// GET (default), POST, PUT, PATCH, DELETE or HEAD.
+    #[serde(default)]
+    pub method: HttpMethod,
+    /// The request body: `"record"` sends the record as JSON; any other text
+    /// is a template (`{field}` inserted as is). None by default.
+    pub body: Option<String>,
+    /// Requests at once: a number, or `"adaptive"`. 16 by default.
+    #[serde(default)]
+    pub concurrency: Concurrency,
+    /// Adaptive only: the lowest limit (default 1).
+    pub min_concurrency: Option<usize>,
+    /// Adaptive only: the highest limit (default 256).
+    pub max_concurrency: Option<usize>,
+    /// Adaptive only: `aimd` (default) or `gradient`.
+    pub algorithm: Option<AlgorithmName>,
+    /// TCP connect timeout; 2s by default.
+    #[serde(default = "defaults::connect_timeout")]
+    pub connect_timeout: HumanDuration,
+    /// Whole-request timeout, per attempt; 10s by default.
+    #[serde(default = "defaults::timeout")]
+    pub timeout: HumanDuration,
+    /// Attempts in all, the first included; 3 by default.
+    #[serde(default = "defaults::retries")]
+    pub retries: u32,
+    /// Retries may be at most this share of requests over 10 s (plus 10 per
+    /// second); 0.2 by default; 0 disables retries.
+    #[serde(default = "defaults::retry_budget")]
+    pub retry_budget: f64,
+    /// First backoff's scale, doubling per retry; 100ms by default.
+    #[serde(default = "defaults::backoff_base")]
+    pub backoff_base: HumanDuration,
+    /// The longest backoff, and the longest `Retry-After` waited for; 10s by
+    /// default.
+    #[serde(default = "defaults::backoff_max")]
+    pub backoff_max: HumanDuration,
+}
+
+/// Defaults shared by the HTTP stage's and sink's configs.
+pub(crate) mod defaults {
+    use std::time::Duration;
+
+    use crate::config::units::HumanDuration;
+
+    pub(crate) fn connect_timeout() -> HumanDuration {
+        HumanDuration(Duration::from_secs(2))
+    }
+    pub(crate) fn timeout() -> HumanDuration {
+        HumanDuration(Duration::from_secs(10))
+    }
+    pub(crate) fn retries() -> u32 {
+        3
+    }
+    pub(crate) fn retry_budget() -> f64 {
+        0.2
+    }
+    pub(crate) fn backoff_base() -> HumanDuration {
+        HumanDuration(Duration::from_millis(100))
+    }
+    pub(crate) fn backoff_max() -> HumanDuration {
+        HumanDuration(Duration::from_secs(10))
+    }
+}
+
+/// An HTTP method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+#[allow(missing_docs)]
+pub enum HttpMethod {
+    #[default]
+    #[serde(alias = "get")]
+    Get,
+    #[serde(alias = "post")]
+    Post,
+    #[serde(alias = "put")]
+    Put,
+    #[serde(alias = "patch")]
+    Patch,
+    #[serde(alias = "delete")]
+    Delete,
+    #[serde(alias = "head")]
+    Head,
+}
+
+impl From<HttpMethod> for Method {
+    fn from(method: HttpMethod) -> Self {
+        match method {
+            HttpMethod::Get => Method::GET,
+            HttpMethod::Post => Method::POST,
+            HttpMethod::Put => Method::PUT,
+            HttpMethod::Patch => Method::PATCH,
+            HttpMethod::Delete => Method::DELETE,
+            HttpMethod::Head => Method::HEAD,
+        }
+    }
+}
+
+/// `concurrency`: a fixed number, or `"adaptive"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "ConcurrencyText")]
+pub enum Concurrency {
+    /// At most this many requests at once.
+    Fixed(usize),
+    /// Found by an [`AdaptiveConcurrency`].
+    Adaptive,
+}
+
+impl Default for Concurrency {
+    fn default() -> Self {
+        Concurrency::Fixed(16)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ConcurrencyText {
+    Number(usize),
+    Word(String),
+}
+
+impl TryFrom<ConcurrencyText> for Concurrency {
+    type Error = String;
+
+    fn try_from(text: ConcurrencyText) -> Result<Self, String> {
+        match text {
+            ConcurrencyText::Number(0) => Err("concurrency must be at least 1".into()),
+            ConcurrencyText::Number(n) => Ok(Concurrency::Fixed(n)),
+            ConcurrencyText::Word(word) if word == "adaptive" => Ok(Concurrency::Adaptive),
+            ConcurrencyText::Word(word) => Err(format!(
+                "concurrency must be a number or \"adaptive\", not {word:?}"
+            )),
+        }
+    }
+}
+
+/// `algorithm` of an adaptive concurrency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlgorithmName {
+    /// Additive increase, multiplicative decrease.
+    Aimd,
+    /// Latency gradient.
+    Gradient,
+}
+
+/// What the stage sends for a record.
+struct RequestTemplate {
+    method: Method,
+    url: Template,
+    body: Option<BodyTemplate>,
+}
+
+enum BodyTemplate {
+    Record,
+    Text(Template),
+}
+
+/// The stage's state, shared by its concurrent calls.
+struct HttpStage {
+    name: String,
+    request: RequestTemplate,
+    caller: Caller,
+}
+
+impl HttpStageConfig {
+    /// The engine's concurrency, and the adaptive limit if there is one.
+    fn limits(&self) -> Result<(usize, Option<AdaptiveConcurrency>), String> {
+        let adaptive_only = self.min_concurrency.is_some()
+            || self.max_concurrency.is_some()
+            || self.algorithm.is_some();
+        match self.concurrency {
+            Concurrency::Fixed(_) if adaptive_only => Err(
+                "min_concurrency, max_concurrency and algorithm need concurrency = \"adaptive\""
+                    .into(),
+            ),
+            Concurrency::Fixed(n) => Ok((n, None)),
+            Concurrency::Adaptive => {
+                let algorithm = match self.algorithm.unwrap_or(AlgorithmName::Aimd) {
+                    AlgorithmName::Aimd => AdaptiveConfig::aimd().algorithm,
+                    AlgorithmName::Gradient => AdaptiveConfig::gradient().algorithm,
+                };
+                let config = self.adaptive_config(algorithm);
+                let limit = AdaptiveConcurrency::new(config)
+                    .map_err(|error| format!("adaptive concurrency: {error}"))?;
+                Ok((config.max_limit, Some(limit)))
+            }
+        }
+    }
+
+    fn adaptive_config(&self, algorithm: Algorithm) -> AdaptiveConfig {
+        let defaults = AdaptiveConfig::new(algorithm);
+        let min_limit = self.min_concurrency.unwrap_or(defaults.min_limit);
+        let max_limit = self.max_concurrency.unwrap_or(256);
+        AdaptiveConfig {
+            min_limit,
+            max_limit,
+            initial_limit: defaults
+                .initial_limit
+                .clamp(min_limit, max_limit.max(min_limit)),
+            algorithm,
+        }
+    }
+
+    fn call_settings(&self, pool: usize) -> Result<CallSettings, String> {
+        if !(self.retry_budget >= 0.0 && self.retry_budget.is_finite()) {
+            return Err(format!(
+                "retry_budget must be 0 or more, not {}",
+                self.retry_budget
+            ));
+        }
+        Ok(CallSettings {
+            connect_timeout: self.connect_timeout.0,
+            timeout: self.timeout.0,
+            attempts: self.retries.max(1),
+            retry_budget: self.retry_budget,
+            backoff_base: self.backoff_base.0,
+            backoff_max: self.backoff_max.0,
+            pool,
+        })
+    }
+}
+
+/// Builds the stage `name` from its config.
+///
+/// # Errors
+/// A message saying which setting is wrong.
+pub fn build(config: &HttpStageConfig, name: &str) -> Result<Stage<Payload, Payload>, String> {
+    build_with_limit(config, name).map(|(stage, _)| stage)
+}
+
+/// As [`build`], also returning the adaptive limiter (if the concurrency is
+/// adaptive), to read its limit and stats while the stage runs.
+///
+/// # Errors
+/// As [`build`].
+pub fn build_with_limit(
+    config: &HttpStageConfig,
+    name: &str,
+) -> Result<(Stage<Payload, Payload>, Option<AdaptiveConcurrency>), String> {
+    let (concurrency, limit) = config.limits()?;
+    let body = config.body.as_deref().map(|body| match body {
+        "record" => BodyTemplate::Record,
+        text => BodyTemplate::Text(Template::parse(text)),
+    });
+    let stage = Arc::new(HttpStage {
+        name: name.to_owned(),
+        request: RequestTemplate {
+            method: config.method.into(),
+            url: Template::parse(&config.url),
+            body,
+        },
+        caller: Caller::new(config.call_settings(concurrency)?, limit.clone())?,
+    });
+    let function = Stage::map_async(move |record: Payload| {
+        let stage = stage.clone();
+        async move { stage.run(record).await.map_err(Into::into) }
+    });
+    Ok((function.concurrency(concurrency), limit))
+}
+
+/// Why a record failed in the stage.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpStageError {
+    /// The URL or body template needs a field the record lacks.
+    #[error(transparent)]
+    Template(#[from] MissingField),
+    /// The request failed for good.
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
+impl HttpStage {
+    async fn run(&self, record: Payload) -> Result<Payload, HttpStageError> {
+        let request = &self.request;
+        let url = request.url.render(&record, Escape::Url)?;
+        let body = match &request.body {
+            None => None,
+            Some(BodyTemplate::Record) => Some(("application/json", record.to_string())),
+            Some(BodyTemplate::Text(template)) => Some((
+                "text/plain; charset=utf-8",
+                template.render(&record, Escape::None)?,
+            )),
+        };
+        let Answer {
+            status,
+            body: bytes,
+        } = self
+            .caller
+            .call(|client| {
+                let builder = client.request(request.method.clone(), &url);
+                match &body {
+                    Some((content_type, body)) => builder
+                        .header(reqwest::header::CONTENT_TYPE, *content_type)
+                        .body(body.clone()),
+                    None => builder,
+                }
+            })
+            .await?;
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Ok(Arc::new(json!({
+            "status": status.as_u16(),
+            "body": body,
+            "input": Arc::unwrap_or_clone(record),
+        })))
+    }
+}
+
+impl Drop for HttpStage {
+    fn drop(&mut self) {
+        if let Some(limit) = self.caller.limit() {
+            let stats = limit.stats();
+            tracing::info!(
+                stage = %self.name,
+                limit = stats.limit,
+                decreases = stats.decreases,
+                overloaded = stats.overloaded,
+                min_latency = ?stats.min_latency,
+                "adaptive concurrency: final limit"
+            );
+        }
+    }
+}

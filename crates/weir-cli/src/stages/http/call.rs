@@ -1,0 +1,313 @@
+//! One HTTP call with retries, shared by the HTTP stage and the HTTP sink.
+//!
+//! Each attempt runs under the adaptive limit, if there is one, and reports
+//! how it went: a 2xx/3xx as a success with its latency; a 429, a 503 or a
+//! timeout as an overload; anything else as a failure that says nothing
+//! about load (a reset or a 500 can be fast, and would fake a low latency
+//! baseline).
+//!
+//! Retried: 429 and 503 after the server's `Retry-After` (seconds or an
+//! HTTP date) plus up to `backoff_base` of jitter, or with backoff if it gave
+//! none; other 5xx, timeouts and connection errors with exponential backoff
+//! and full jitter. Not retried: other statuses (4xx). Every retry must also
+//! fit the [`RetryBudget`]. Nothing is retried while holding a permit.
+
+use std::error::Error as _;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use rand::Rng;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{Client, RequestBuilder, StatusCode};
+use weir_core::limit::{AdaptiveConcurrency, Outcome};
+
+use super::budget::RetryBudget;
+
+/// How calls are made and retried.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallSettings {
+    /// TCP connect timeout.
+    pub(crate) connect_timeout: Duration,
+    /// Whole-request timeout (connect to last body byte).
+    pub(crate) timeout: Duration,
+    /// Attempts in all, the first included (at least 1).
+    pub(crate) attempts: u32,
+    /// Retries as a share of requests over the budget's window.
+    pub(crate) retry_budget: f64,
+    /// The scale of the first backoff, and the jitter after a `Retry-After`.
+    pub(crate) backoff_base: Duration,
+    /// The longest backoff; a longer `Retry-After` is not waited for.
+    pub(crate) backoff_max: Duration,
+    /// Idle connections kept per host (the concurrency).
+    pub(crate) pool: usize,
+}
+
+/// Makes calls with one client, one retry budget and, optionally, an
+/// adaptive limit.
+#[derive(Debug)]
+pub(crate) struct Caller {
+    client: Client,
+    settings: CallSettings,
+    budget: RetryBudget,
+    limit: Option<AdaptiveConcurrency>,
+}
+
+/// A 2xx or 3xx answer.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Bytes,
+}
+
+/// Why one attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptFailure {
+    /// The server answered with a status other than 2xx/3xx.
+    #[error("HTTP {status}{}", retry_after.map(|d| format!(" (Retry-After {d:?})")).unwrap_or_default())]
+    Status {
+        /// The status (its display includes the reason phrase).
+        status: StatusCode,
+        /// The server's `Retry-After`, if it gave one.
+        retry_after: Option<Duration>,
+    },
+    /// No answer within the timeout.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    /// The connection could not be made.
+    #[error("connect failed: {0}")]
+    Connect(String),
+    /// The connection broke (e.g. closed without a response).
+    #[error("request failed: {0}")]
+    Transport(String),
+}
+
+/// Why the caller stopped retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GaveUp {
+    /// The failure is not worth retrying (a 4xx other than 429).
+    NotRetryable,
+    /// Every attempt was used.
+    OutOfAttempts,
+    /// The retry budget was spent (the service is failing broadly).
+    OutOfBudget,
+    /// The server's `Retry-After` is longer than `backoff_max`.
+    RetryAfterTooLong,
+}
+
+/// A call that failed for good.
+#[derive(Debug, thiserror::Error)]
+#[error("{last} after {attempts} attempt{}{}", if *attempts == 1 { "" } else { "s" }, match gave_up {
+    GaveUp::NotRetryable => " (not retryable)",
+    GaveUp::OutOfAttempts => "",
+    GaveUp::OutOfBudget => " (retry budget exhausted)",
+    GaveUp::RetryAfterTooLong => " (Retry-After longer than backoff_max)",
+})]
+pub struct CallError {
+    /// The last attempt's failure.
+    pub last: AttemptFailure,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Why there was no further attempt.
+    pub gave_up: GaveUp,
+}
+
+impl Caller {
+    pub(crate) fn new(
+        settings: CallSettings,
+        limit: Option<AdaptiveConcurrency>,
+    ) -> Result<Self, String> {
+        let client = Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.timeout)
+            .pool_max_idle_per_host(settings.pool)
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+        Ok(Caller {
+            client,
+            settings,
+            budget: RetryBudget::new(settings.retry_budget),
+            limit,
+        })
+    }
+
+    pub(crate) fn limit(&self) -> Option<&AdaptiveConcurrency> {
+        self.limit.as_ref()
+    }
+
+    /// Sends the request `request` builds, retrying as the module doc says.
+    pub(crate) async fn call(
+        &self,
+        request: impl Fn(&Client) -> RequestBuilder,
+    ) -> Result<Answer, CallError> {
+        self.budget.deposit(Instant::now());
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let last = match self.attempt(request(&self.client)).await {
+                Ok(answer) => return Ok(answer),
+                Err(failure) => failure,
+            };
+            match self.delay(attempts, &last) {
+                Ok(delay) => tokio::time::sleep(delay).await,
+                Err(gave_up) => {
+                    return Err(CallError {
+                        last,
+                        attempts,
+                        gave_up,
+                    })
+                }
+            }
+        }
+    }
+
+    /// One attempt, under a permit of the adaptive limit if there is one.
+    async fn attempt(&self, request: RequestBuilder) -> Result<Answer, AttemptFailure> {
+        let permit = match &self.limit {
+            Some(limit) => Some(limit.acquire().await),
+            None => None,
+        };
+        let result = self.send(request).await;
+        if let Some(permit) = permit {
+            match &result {
+                Ok(_) => permit.success(),
+                Err(failure) if failure.overloaded() => permit.record(Outcome::Overloaded),
+                Err(_) => permit.record(Outcome::Failed),
+            }
+        }
+        result
+    }
+
+    async fn send(&self, request: RequestBuilder) -> Result<Answer, AttemptFailure> {
+        let transport = |error: reqwest::Error| self.transport_failure(error);
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        if !(status.is_success() || status.is_redirection()) {
+            return Err(AttemptFailure::Status {
+                status,
+                retry_after: retry_after(response.headers()),
+            });
+        }
+        let body = response.bytes().await.map_err(transport)?;
+        Ok(Answer { status, body })
+    }
+
+    fn transport_failure(&self, error: reqwest::Error) -> AttemptFailure {
+        if error.is_timeout() {
+            return AttemptFailure::Timeout(self.settings.timeout);
+        }
+        // reqwest's own message is generic; the cause is in the chain.
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        if error.is_connect() {
+            AttemptFailure::Connect(message)
+        } else {
+            AttemptFailure::Transport(message)
+        }
+    }
+
+    /// The wait before the attempt after `attempts` failed ones, or why
+    /// there is none.
+    fn delay(&self, attempts: u32, last: &AttemptFailure) -> Result<Duration, GaveUp> {
+        let settings = &self.settings;
+        if !last.retryable() {
+            return Err(GaveUp::NotRetryable);
+        }
+        if attempts >= settings.attempts {
+            return Err(GaveUp::OutOfAttempts);
+        }
+        let mut rng = rand::rng();
+        let delay = match last {
+            AttemptFailure::Status {
+                retry_after: Some(after),
+                ..
+            } => {
+                if *after > settings.backoff_max {
+                    return Err(GaveUp::RetryAfterTooLong);
+                }
+                *after + settings.backoff_base.mul_f64(rng.random())
+            }
+            _ => {
+                let exponent = attempts.saturating_sub(1).min(30);
+                let ceiling = settings
+                    .backoff_base
+                    .saturating_mul(1 << exponent)
+                    .min(settings.backoff_max);
+                ceiling.mul_f64(rng.random())
+            }
+        };
+        if !self.budget.withdraw(Instant::now()) {
+            return Err(GaveUp::OutOfBudget);
+        }
+        Ok(delay)
+    }
+}
+
+impl AttemptFailure {
+    /// Whether the service showed strain: 429, 503 or a timeout.
+    fn overloaded(&self) -> bool {
+        match self {
+            AttemptFailure::Status { status, .. } => {
+                matches!(
+                    *status,
+                    StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+                )
+            }
+            AttemptFailure::Timeout(_) => true,
+            AttemptFailure::Connect(_) | AttemptFailure::Transport(_) => false,
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            AttemptFailure::Status { status, .. } => {
+                *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+            }
+            _ => true,
+        }
+    }
+}
+
+/// The `Retry-After` header: delay-seconds or an HTTP date (a date in the
+/// past is no wait).
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(
+        date.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn parses_retry_after_seconds_and_dates() {
+        let header = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(RETRY_AFTER, HeaderValue::from_str(value).unwrap());
+            retry_after(&headers)
+        };
+        assert_eq!(header("3"), Some(Duration::from_secs(3)));
+        let later = SystemTime::now() + Duration::from_secs(120);
+        let wait = header(&httpdate::fmt_http_date(later)).unwrap();
+        assert!(wait > Duration::from_secs(110) && wait <= Duration::from_secs(120));
+        assert_eq!(
+            header("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(header("soon"), None);
+    }
+}

@@ -1,0 +1,205 @@
+//! The HTTP stage against the real test server (weir-testserver): faults
+//! end as deliveries or dead letters, each record once; `Retry-After` is
+//! honoured; the adaptive limit finds the server's capacity.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use weir::io::{iter_source, sink_fn, DeadLetter, DeadLetterSink};
+use weir::{BoxError, Pipeline, RunReport};
+use weir_cli::record::{payload, Payload};
+use weir_cli::stages::http::{build_with_limit, HttpStageConfig};
+use weir_testserver::{Faults, RunningServer, ServerConfig};
+
+/// Dead letters by the `id` of their record.
+#[derive(Clone, Default)]
+struct DeadLetters(Arc<Mutex<Vec<(u64, String)>>>);
+
+impl DeadLetterSink for DeadLetters {
+    async fn write(&mut self, letter: &DeadLetter) -> Result<(), BoxError> {
+        let record = letter.payload_as::<Payload>().expect("a Payload");
+        let id = record["id"].as_u64().expect("an id");
+        self.0.lock().unwrap().push((id, letter.reason.clone()));
+        Ok(())
+    }
+}
+
+fn stage_config(fields: Value) -> HttpStageConfig {
+    serde_json::from_value(fields).expect("a valid http stage config")
+}
+
+/// Runs `records` ids through the stage; returns the report, the outputs
+/// and the dead letters.
+async fn run(
+    config: &HttpStageConfig,
+    records: u64,
+) -> (RunReport, Vec<Payload>, Vec<(u64, String)>, Option<usize>) {
+    let (stage, limit) = build_with_limit(config, "fetch").unwrap();
+    let outputs = Arc::new(Mutex::new(Vec::new()));
+    let dead = DeadLetters::default();
+    let sink_outputs = outputs.clone();
+    let report = Pipeline::builder()
+        .source(
+            "ids",
+            iter_source((0..records).map(|id| payload(json!({"id": id})))),
+        )
+        .stage("fetch", stage)
+        .sink(
+            "collect",
+            sink_fn(move |record: &Payload| {
+                sink_outputs.lock().unwrap().push(record.clone());
+                Ok(())
+            }),
+        )
+        .dead_letters(dead.clone())
+        .run()
+        .await;
+    let outputs = std::mem::take(&mut *outputs.lock().unwrap());
+    let dead = std::mem::take(&mut *dead.0.lock().unwrap());
+    (report, outputs, dead, limit.map(|l| l.current_limit()))
+}
+
+/// No request for a key arrived before the `Retry-After` that an earlier
+/// answer for that key gave had passed.
+fn assert_retry_after_respected(server: &RunningServer) -> usize {
+    let mut checked = 0;
+    for (key, requests) in server.requests_by_key() {
+        for (i, throttled) in requests.iter().enumerate() {
+            let Some(after) = throttled.retry_after else {
+                continue;
+            };
+            for next in &requests[i + 1..] {
+                checked += 1;
+                assert!(
+                    next.arrived >= throttled.answered + after,
+                    "{key}: request {} came {:?} after a 429 with Retry-After {after:?}",
+                    next.seq,
+                    next.arrived - throttled.answered,
+                );
+            }
+        }
+    }
+    checked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_end_delivered_or_dead_lettered_once_and_retry_after_is_honoured() {
+    let server = weir_testserver::start(ServerConfig {
+        capacity: 64,
+        base_latency: Duration::from_millis(5),
+        faults: Faults {
+            error_rate: 0.05,
+            throttle_rate: 0.05,
+            retry_after_secs: 1,
+            hang_rate: 0.05,
+            hang_for: Duration::from_secs(3),
+            reset_rate: 0.05,
+        },
+        seed: 42,
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let config = stage_config(json!({
+        "url": format!("{}/items/{{id}}", server.url()),
+        "concurrency": 32,
+        "timeout": "300ms",
+        "retries": 3,
+        "retry_budget": 0.5,
+        "backoff_base": "20ms",
+        "backoff_max": "2s",
+    }));
+    const RECORDS: u64 = 600;
+    let (report, outputs, dead, _) = run(&config, RECORDS).await;
+
+    assert!(report.accounting.balances(), "{:?}", report.accounting);
+    assert_eq!(report.accounting.delivered, outputs.len() as u64);
+    assert_eq!(report.accounting.dead_lettered, dead.len() as u64);
+    let mut seen: HashMap<u64, &str> = HashMap::new();
+    for output in &outputs {
+        let id = output["input"]["id"].as_u64().unwrap();
+        assert_eq!(output["status"], 200);
+        assert_eq!(output["body"]["path"], format!("/items/{id}"));
+        assert!(seen.insert(id, "delivered").is_none(), "{id} twice");
+    }
+    for (id, reason) in &dead {
+        let known = ["HTTP 500", "HTTP 429", "timed out", "request failed"];
+        assert!(known.iter().any(|k| reason.contains(k)), "{id}: {reason}");
+        assert!(reason.contains("attempt"), "{id}: {reason}");
+        assert!(seen.insert(*id, "dead").is_none(), "{id} twice");
+    }
+    assert_eq!(seen.len() as u64, RECORDS, "records lost");
+    // 3 attempts, 20% faults: only a few records fail every attempt.
+    assert!(dead.len() < 30, "{} dead letters: {dead:?}", dead.len());
+
+    let stats = server.stats();
+    let injected = [
+        stats.statuses[&500],
+        stats.statuses[&429],
+        stats.resets,
+        stats.hangs,
+    ];
+    assert!(injected.iter().all(|n| *n > 0), "{stats:?}");
+    assert!(
+        assert_retry_after_respected(&server) > 0,
+        "no retry after a 429"
+    );
+    server.shutdown().await;
+}
+
+async fn adaptive_settles(algorithm: &str) -> usize {
+    let server = weir_testserver::start(ServerConfig {
+        capacity: 16,
+        base_latency: Duration::from_millis(10),
+        overload_factor: 2.0,
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let config = stage_config(json!({
+        "url": format!("{}/items/{{id}}", server.url()),
+        "concurrency": "adaptive",
+        "algorithm": algorithm,
+        "max_concurrency": 128,
+        "timeout": "2s",
+        "retries": 5,
+        "retry_budget": 1.0,
+        "backoff_base": "10ms",
+    }));
+    let (report, outputs, dead, limit) = run(&config, 2500).await;
+    assert!(report.accounting.balances());
+    assert_eq!(outputs.len(), 2500, "dead letters: {dead:?}");
+    let stats = server.stats();
+    eprintln!("{algorithm}: final limit {limit:?}, server {stats:?}");
+    server.shutdown().await;
+    limit.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_aimd_settles_near_capacity() {
+    let limit = adaptive_settles("aimd").await;
+    assert!((8..=32).contains(&limit), "limit {limit}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_gradient_settles_near_capacity() {
+    let limit = adaptive_settles("gradient").await;
+    assert!((8..=32).contains(&limit), "limit {limit}");
+}
+
+#[test]
+fn config_errors_are_explained() {
+    let parse = |fields| serde_json::from_value::<HttpStageConfig>(fields);
+    let error = parse(json!({"url": "x", "concurrency": "lots"}))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("adaptive"), "{error}");
+    let error = parse(json!({"url": "x", "methd": "GET"}))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("methd"), "{error}");
+    let fixed_with_max = stage_config(json!({"url": "x", "concurrency": 4, "max_concurrency": 9}));
+    assert!(weir_cli::stages::http::build(&fixed_with_max, "s").is_err());
+}
