@@ -14,6 +14,8 @@ const RIGHT: f64 = 12.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 28.0;
 const Y_TICKS: u32 = 4;
+/// At most this many points per line (about one per pixel).
+const MAX_POINTS: usize = 700;
 /// At most this many intervals between time labels (steps of 1, 2 or 5).
 const MAX_X_TICKS: u32 = 6;
 
@@ -65,7 +67,7 @@ pub(crate) fn line_chart(aria_label: &str, duration: f64, series: &[Vec<(f64, f6
     }
     for (index, points) in series.iter().enumerate() {
         let color = line_color(index);
-        let path = points
+        let path = thin(points, MAX_POINTS)
             .iter()
             .map(|&(t, value)| format!("{:.1},{:.1}", x(t), y(value)))
             .collect::<Vec<_>>()
@@ -85,6 +87,21 @@ pub(crate) fn line_chart(aria_label: &str, duration: f64, series: &[Vec<(f64, f6
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// Every k-th of `points`, k chosen so that at most `max` remain, plus the
+/// last: a long run's lines stay light without losing their shape at chart
+/// resolution.
+fn thin(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
+    if points.len() <= max {
+        return points.to_vec();
+    }
+    let stride = points.len().div_ceil(max);
+    let mut kept: Vec<_> = points.iter().copied().step_by(stride).collect();
+    if kept.last() != points.last() {
+        kept.extend(points.last());
+    }
+    kept
 }
 
 /// The smallest 1, 2 or 5 times a power of ten at or above `value` (1 for
@@ -127,6 +144,18 @@ mod tests {
         assert_eq!(compact(2000.0), "2k");
         assert_eq!(compact(12.5), "12.5");
         assert_eq!(compact(0.0), "0");
+    }
+
+    #[test]
+    fn long_lines_are_thinned_keeping_the_ends() {
+        let points: Vec<(f64, f64)> = (0..10).map(|i| (f64::from(i), 0.0)).collect();
+        let kept = thin(&points, 4);
+        assert_eq!(
+            kept.iter().map(|p| p.0).collect::<Vec<_>>(),
+            [0.0, 3.0, 6.0, 9.0]
+        );
+        assert_eq!(thin(&points, 3).len(), 4, "0, 4, 8 and the last");
+        assert_eq!(thin(&points, 10), points);
     }
 
     #[test]

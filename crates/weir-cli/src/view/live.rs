@@ -11,6 +11,10 @@ use super::table::{Align, Cell, Table};
 use super::BOTTLENECK_MARK;
 use crate::report::rates::stage_rates;
 
+/// Room for the widest value of each column the frame redraws often (rate
+/// `999.9k/s`, verdict `starved 100%`), so columns stay put between frames.
+const COLUMN_WIDTHS: [usize; 9] = [1, 0, 6, 0, 8, 10, 12, 6, 6];
+
 /// The frame for `now`, with rates over the window since `earlier` and the
 /// given verdicts (normally over [`weir::VERDICT_WINDOW`]). Every line ends
 /// with a newline.
@@ -44,7 +48,8 @@ pub(crate) fn render_live(
         ("verdict", Align::Left),
         ("errors", Align::Right),
         ("dead", Align::Right),
-    ]);
+    ])
+    .min_widths(&COLUMN_WIDTHS);
     for (stage, rates) in now.stages.iter().zip(stage_rates(earlier, now)) {
         let is_limit = limit.as_ref() == Some(&stage.name);
         let verdict = verdicts.iter().find(|v| v.name == stage.name);

@@ -46,10 +46,10 @@ pub struct LiveView {
 
 impl LiveView {
     /// Starts showing `monitor`'s pipeline on stderr: live if stderr is a
-    /// terminal and not `quiet`, progress lines otherwise. Must be called
-    /// within a tokio runtime.
+    /// terminal that moves its cursor (not `TERM=dumb`) and not `quiet`,
+    /// progress lines otherwise. Must be called within a tokio runtime.
     pub fn start(monitor: PipelineMonitor, quiet: bool) -> LiveView {
-        let live = !quiet && std::io::stderr().is_terminal();
+        let live = !quiet && std::io::stderr().is_terminal() && !dumb_terminal();
         let (screen, every) = if live {
             (Screen::live(Palette::from_env()), LIVE_EVERY)
         } else {
@@ -68,6 +68,11 @@ impl LiveView {
         }
         self.task.abort();
     }
+}
+
+/// A terminal without cursor movement, which cannot redraw in place.
+fn dumb_terminal() -> bool {
+    std::env::var_os("TERM").is_some_and(|term| term == "dumb")
 }
 
 async fn draw_every(every: Duration, monitor: PipelineMonitor, screen: Arc<Mutex<Option<Screen>>>) {

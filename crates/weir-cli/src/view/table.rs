@@ -41,6 +41,9 @@ impl Cell {
 #[derive(Debug, Clone)]
 pub(crate) struct Table {
     headers: Vec<(&'static str, Align)>,
+    /// The least width of each column, so that a table redrawn as its
+    /// values change keeps its columns in place.
+    min_widths: Vec<usize>,
     rows: Vec<Vec<Cell>>,
 }
 
@@ -48,8 +51,15 @@ impl Table {
     pub(crate) fn new(headers: Vec<(&'static str, Align)>) -> Self {
         Table {
             headers,
+            min_widths: Vec::new(),
             rows: Vec::new(),
         }
+    }
+
+    /// Columns at least this wide, in column order.
+    pub(crate) fn min_widths(mut self, widths: &[usize]) -> Self {
+        self.min_widths = widths.to_vec();
+        self
     }
 
     pub(crate) fn row(&mut self, cells: Vec<Cell>) {
@@ -67,7 +77,10 @@ impl Table {
                 self.rows
                     .iter()
                     .filter_map(|row| row.get(column).map(Cell::width))
-                    .chain([header.chars().count()])
+                    .chain([
+                        header.chars().count(),
+                        self.min_widths.get(column).copied().unwrap_or(0),
+                    ])
                     .max()
                     .unwrap_or(0)
             })
@@ -118,5 +131,7 @@ mod tests {
         );
         let colored = table.render(Palette::colored());
         assert_eq!(colored[1], "a       \x1b[31m1000\x1b[0m");
+        let wider = table.min_widths(&[0, 6]).render(Palette::plain());
+        assert_eq!(wider[2], "longer       7");
     }
 }
