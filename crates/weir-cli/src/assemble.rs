@@ -63,7 +63,7 @@ pub async fn assemble(
         .source(source_kind, source);
     for (stage, name) in config.stages.iter().zip(stage_names(&config.stages)) {
         let built = stage
-            .build()
+            .build(&name)
             .map_err(fail(&format!("stage {name}"), &stage.span))?;
         flow = match built {
             BuiltStage::Transform(stage) => flow.stage(&name, stage),

@@ -42,9 +42,15 @@ pub enum StageKind {
     Batch(batch::BatchStageConfig),
     /// `type = "throttle"` or `"rate_limit"`.
     Throttle(throttle::ThrottleStageConfig),
+    /// `type = "http"`.
+    Http(http::HttpStageConfig),
 }
 
-const STAGE_TYPES: &[&str] = &["json", "command", "batch", "throttle", "rate_limit"];
+const STAGE_TYPES: &[&str] = &["json", "command", "batch", "throttle", "rate_limit", "http"];
+
+/// Generic option names the HTTP stage takes as its own (it runs its
+/// requests with its own limiter, timeout and retry budget).
+const HTTP_OWN_OPTIONS: &[&str] = &["concurrency", "timeout", "retries"];
 
 /// A stage ready to be added to the pipeline.
 pub enum BuiltStage {
@@ -63,12 +69,18 @@ impl StageConfig {
     /// Reads one `[[stage]]` table and checks what a stage of its type needs.
     pub fn from_part(file: &SourceFile, mut part: TablePart) -> Result<Self, ConfigError> {
         let (kind, span) = part.take_type(file, "stage")?;
-        let options: StageOptions = part.split_off(StageOptions::KEYS).into_config(file)?;
+        let generic: Vec<&str> = StageOptions::KEYS
+            .iter()
+            .copied()
+            .filter(|key| kind != "http" || !HTTP_OWN_OPTIONS.contains(key))
+            .collect();
+        let options: StageOptions = part.split_off(&generic).into_config(file)?;
         let kind = match kind.as_str() {
             "json" => StageKind::Json(part.into_config(file)?),
             "command" => StageKind::Command(part.into_config(file)?),
             "batch" => StageKind::Batch(part.into_config(file)?),
             "throttle" | "rate_limit" => StageKind::Throttle(part.into_config(file)?),
+            "http" => StageKind::Http(part.into_config(file)?),
             other => return Err(file.unknown_type("stage", other, span, STAGE_TYPES)),
         };
         match &kind {
@@ -97,15 +109,17 @@ impl StageConfig {
             StageKind::Command(_) => "command",
             StageKind::Batch(_) => "batch",
             StageKind::Throttle(_) => "throttle",
+            StageKind::Http(_) => "http",
         }
     }
 
-    /// Builds the stage.
-    pub fn build(&self) -> Result<BuiltStage, String> {
+    /// Builds the stage, named `name`.
+    pub fn build(&self, name: &str) -> Result<BuiltStage, String> {
         let stage = match &self.kind {
             StageKind::Json(config) => json::build(config),
             StageKind::Command(config) => command::build(config)?,
             StageKind::Throttle(_) => throttle::build(),
+            StageKind::Http(config) => http::build(config, name)?,
             StageKind::Batch(config) => {
                 return Ok(BuiltStage::Batch {
                     size: config.size.get(),
