@@ -203,3 +203,43 @@ fn config_errors_are_explained() {
     let fixed_with_max = stage_config(json!({"url": "x", "concurrency": 4, "max_concurrency": 9}));
     assert!(weir_cli::stages::http::build(&fixed_with_max, "s").is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_sink_posts_batches_and_retries_failed_ones() {
+    use weir::io::Sink;
+    use weir_cli::sinks::http::{build, HttpSinkConfig};
+
+    let server = weir_testserver::start(ServerConfig {
+        base_latency: Duration::from_millis(1),
+        faults: Faults {
+            error_rate: 0.3,
+            ..Faults::default()
+        },
+        seed: 3,
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let config: HttpSinkConfig = serde_json::from_value(json!({
+        "url": format!("{}/ingest", server.url()),
+        "batch_size": 100,
+        "retries": 8,
+        "retry_budget": 1.0,
+        "backoff_base": "5ms",
+    }))
+    .unwrap();
+    let mut sink = build(&config).unwrap();
+    for id in 0..250 {
+        sink.write(&payload(json!({"id": id}))).await.unwrap();
+    }
+    sink.flush().await.unwrap();
+    let stats = server.stats();
+    assert_eq!(stats.statuses[&200], 3, "{stats:?}"); // 100 + 100 + 50
+    assert!(
+        stats.statuses.get(&500).is_some_and(|n| *n > 0),
+        "{stats:?}"
+    );
+    sink.flush().await.unwrap(); // nothing buffered: no request
+    assert_eq!(server.stats().requests, stats.requests);
+    server.shutdown().await;
+}

@@ -47,8 +47,9 @@ use serde_json::{json, Value};
 use weir::stage::Stage;
 use weir_core::limit::{AdaptiveConcurrency, AdaptiveConfig, Algorithm};
 
-use self::call::{Answer, CallSettings, Caller};
+use self::call::Answer;
 pub use self::call::{AttemptFailure, CallError, GaveUp};
+pub(crate) use self::call::{CallSettings, Caller};
 pub use self::template::MissingField;
 use self::template::{Escape, Template};
 use crate::config::units::HumanDuration;
@@ -265,21 +266,16 @@ impl HttpStageConfig {
     }
 
     fn call_settings(&self, pool: usize) -> Result<CallSettings, String> {
-        if !(self.retry_budget >= 0.0 && self.retry_budget.is_finite()) {
-            return Err(format!(
-                "retry_budget must be 0 or more, not {}",
-                self.retry_budget
-            ));
-        }
-        Ok(CallSettings {
+        CallSettings {
             connect_timeout: self.connect_timeout.0,
             timeout: self.timeout.0,
-            attempts: self.retries.max(1),
+            attempts: self.retries,
             retry_budget: self.retry_budget,
             backoff_base: self.backoff_base.0,
             backoff_max: self.backoff_max.0,
             pool,
-        })
+        }
+        .check()
     }
 }
 

@@ -42,6 +42,22 @@ pub(crate) struct CallSettings {
     pub(crate) pool: usize,
 }
 
+impl CallSettings {
+    /// Checks the settings a config file can get wrong.
+    pub(crate) fn check(self) -> Result<Self, String> {
+        if !(self.retry_budget >= 0.0 && self.retry_budget.is_finite()) {
+            return Err(format!(
+                "retry_budget must be 0 or more, not {}",
+                self.retry_budget
+            ));
+        }
+        Ok(CallSettings {
+            attempts: self.attempts.max(1),
+            ..self
+        })
+    }
+}
+
 /// Makes calls with one client, one retry budget and, optionally, an
 /// adaptive limit.
 #[derive(Debug)]
