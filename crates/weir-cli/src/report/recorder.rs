@@ -46,6 +46,7 @@ impl Recorder {
     }
 }
 
+/// Samples into `timeline` every `every` until the recorder is finished.
 async fn sample_every(
     every: Duration,
     monitor: PipelineMonitor,

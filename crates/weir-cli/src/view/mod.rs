@@ -63,7 +63,7 @@ impl LiveView {
     /// Stops the view and takes the live frame off the screen.
     pub fn finish(self) {
         let screen = self.screen.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(mut screen) = screen {
+        if let Some(screen) = screen {
             screen.clear();
         }
         self.task.abort();
@@ -75,6 +75,7 @@ fn dumb_terminal() -> bool {
     std::env::var_os("TERM").is_some_and(|term| term == "dumb")
 }
 
+/// Draws `screen` every `every` until the view is finished.
 async fn draw_every(every: Duration, monitor: PipelineMonitor, screen: Arc<Mutex<Option<Screen>>>) {
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);

@@ -36,6 +36,7 @@ pub(crate) enum Screen {
 }
 
 impl Screen {
+    /// A live frame, not drawn yet.
     pub(crate) fn live(palette: Palette) -> Self {
         Screen::Live {
             palette,
@@ -44,6 +45,7 @@ impl Screen {
         }
     }
 
+    /// Progress lines, the first one's rate measured from now.
     pub(crate) fn progress(monitor: &PipelineMonitor) -> Self {
         Screen::Progress {
             previous: monitor.snapshot(),
@@ -81,10 +83,9 @@ impl Screen {
     }
 
     /// Takes the live frame off the screen (the summary comes next).
-    pub(crate) fn clear(&mut self) {
+    pub(crate) fn clear(self) {
         if let Screen::Live { lines_drawn, .. } = self {
-            write_stderr(&erase(*lines_drawn));
-            *lines_drawn = 0;
+            write_stderr(&erase(lines_drawn));
         }
     }
 }
