@@ -20,7 +20,7 @@ pub(crate) const COLUMNS: [(&str, bool); 15] = [
     ("retries", false),
     ("dead", false),
     ("dropped", false),
-    ("queue hw", false),
+    ("queue hw/cap", false),
     ("up-blocked", false),
     ("starved", false),
     ("busy", false),
