@@ -82,6 +82,47 @@ async fn hand_written(records: u64) -> Duration {
     start.elapsed()
 }
 
+/// The hand-written pipeline again, on weir's `Queue` instead of tokio mpsc:
+/// separates the queue's cost from the engine's.
+async fn hand_written_weir_queues(records: u64) -> Duration {
+    use weir_core::Queue;
+    let start = Instant::now();
+    let links: Vec<Queue<u64>> = (0..4).map(|_| Queue::bounded(LINK)).collect();
+    let stage = |input: Queue<u64>, output: Queue<u64>, f: fn(u64) -> u64| {
+        tokio::spawn(async move {
+            while let Some(n) = input.get().await {
+                output.put(f(n)).await.expect("open");
+            }
+            output.shutdown();
+        })
+    };
+    let source = {
+        let output = links[0].clone();
+        tokio::spawn(async move {
+            for n in 0..records {
+                output.put(n).await.expect("open");
+            }
+            output.shutdown();
+        })
+    };
+    let stages = [
+        stage(links[0].clone(), links[1].clone(), |n| n + 1),
+        stage(links[1].clone(), links[2].clone(), |n| n.wrapping_mul(3)),
+        stage(links[2].clone(), links[3].clone(), |n| n ^ 0x55),
+    ];
+    let mut delivered = 0;
+    while let Some(n) = links[3].get().await {
+        std::hint::black_box(n);
+        delivered += 1;
+    }
+    source.await.expect("task");
+    for task in stages {
+        task.await.expect("task");
+    }
+    assert_eq!(delivered, records, "records lost");
+    start.elapsed()
+}
+
 /// Slower than the source: a little work per record, yielding often.
 struct SlowSink(u64);
 
@@ -158,7 +199,11 @@ pub fn run(opts: &Opts) -> Vec<Target> {
     let hand_secs = time(&runtime, opts.reps, || {
         runtime.block_on(hand_written(records))
     });
+    let queue_secs = time(&runtime, opts.reps, || {
+        runtime.block_on(hand_written_weir_queues(records))
+    });
     let (engine_rate, hand_rate) = (rate(&engine_secs), rate(&hand_secs));
+    let queue_rate = rate(&queue_secs);
     let mut table = Table::new(
         format!(
             "pipeline: 3 trivial stages, {} records (median of {})",
@@ -178,6 +223,12 @@ pub fn run(opts: &Opts) -> Vec<Target> {
         report::rate(hand_rate),
         format!("{:.0}%", report::spread_pct(&hand_secs)),
         "1.00x".into(),
+    ]);
+    table.row(vec![
+        "hand-written weir queues".into(),
+        report::rate(queue_rate),
+        format!("{:.0}%", report::spread_pct(&queue_secs)),
+        format!("{:.2}x", queue_rate / hand_rate),
     ]);
     table.print();
     let mut targets = vec![Target {

@@ -131,3 +131,24 @@ async fn the_live_window_names_the_bottleneck_while_the_run_goes_on() {
     let report = running.drain(Duration::from_secs(10)).await;
     assert!(report.accounting.balances());
 }
+
+#[tokio::test(start_paused = true)]
+async fn latency_percentiles_reflect_the_time_a_stage_takes() {
+    let report = run_four_stages(Some(3), CollectSink::default(), false).await;
+    let slow = report
+        .snapshot
+        .stages
+        .iter()
+        .find(|s| s.name.as_ref() == "stage-3")
+        .unwrap();
+    assert_eq!(
+        slow.latency.count, 1_000,
+        "async stages measure every record"
+    );
+    let p50 = slow.latency.p50;
+    assert!(
+        p50 >= SLOW && p50 < SLOW * 2,
+        "p50 {p50:?} for a {SLOW:?} stage"
+    );
+    assert!(slow.latency.max >= SLOW);
+}

@@ -14,6 +14,9 @@ use super::snapshot::{LatencySummary, Role, StageSnapshot};
 /// Reads a link's stats without knowing its item type.
 pub(crate) type QueueProbe = Box<dyn Fn() -> QueueStats + Send + Sync>;
 
+/// Latencies above an hour are recorded as an hour.
+const MAX_LATENCY_MICROS: u64 = 3_600_000_000;
+
 /// Inline stages measure the latency of one record in this many.
 pub(crate) const LATENCY_SAMPLE_EVERY: u64 = 16;
 
@@ -53,7 +56,10 @@ impl StageMetrics {
             timeouts: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             done_at: OnceLock::new(),
-            latency_micros: Mutex::new(Histogram::new(2).expect("2 significant figures is valid")),
+            latency_micros: Mutex::new(
+                Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 2)
+                    .expect("bounds and 2 significant figures are valid"),
+            ),
             input: OnceLock::new(),
             output: OnceLock::new(),
         }

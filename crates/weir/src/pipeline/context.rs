@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use tokio::time::Instant;
 
+use tokio::task::{AbortHandle, JoinHandle};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use weir_core::Queue;
@@ -33,6 +34,8 @@ pub(crate) struct RunContext {
     /// Every task the run spawns, so that the end of a run waits for all of
     /// them, including ones a stop cancelled, before counting.
     pub(crate) tasks: TaskTracker,
+    /// Long-lived tasks to abort on an immediate stop; `None` once stopped.
+    abort_handles: Mutex<Option<Vec<AbortHandle>>>,
     pub(crate) failure: Mutex<Option<PipelineError>>,
     pub(crate) metrics: Mutex<Vec<Arc<StageMetrics>>>,
     pub(crate) started: Mutex<Instant>,
@@ -47,6 +50,7 @@ impl RunContext {
             drain: CancellationToken::new(),
             abort: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            abort_handles: Mutex::new(Some(Vec::new())),
             failure: Mutex::new(None),
             metrics: Mutex::new(Vec::new()),
             started: Mutex::new(Instant::now()),
@@ -104,6 +108,35 @@ impl RunContext {
         // If the link is already shut (immediate stop), the entry comes back
         // and is dropped: its acknowledgements are nacked, and counted so.
         let _nacked_if_closed = self.dead_letters.put((letter, record.acks)).await;
+    }
+
+    /// Spawns a long-lived task of the run (a component or one of its
+    /// workers). An immediate stop aborts it, dropping the records it held,
+    /// which nacks them. Aborting through the task's handle costs nothing
+    /// per poll, unlike racing a cancellation future.
+    pub(crate) fn spawn<F>(&self, work: F) -> JoinHandle<()>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let task = self.tasks.spawn(work);
+        let mut handles = self.abort_handles.lock().unwrap_or_else(|p| p.into_inner());
+        match handles.as_mut() {
+            Some(handles) => handles.push(task.abort_handle()),
+            None => task.abort(),
+        }
+        task
+    }
+
+    /// Aborts every task from [`RunContext::spawn`], and any spawned later.
+    pub(crate) fn abort_tasks(&self) {
+        let handles = self
+            .abort_handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        for handle in handles.into_iter().flatten() {
+            handle.abort();
+        }
     }
 
     /// Runs `work` until it ends or the run is stopped at once; on a stop,

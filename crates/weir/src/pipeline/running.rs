@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::builder::{Build, DeadLetterRunner};
 use super::context::RunContext;
@@ -118,33 +119,31 @@ impl RunningPipeline {
         let held_at_stop = Arc::new(Mutex::new(Vec::new()));
         // When a stop comes, note what each component still holds before the
         // tasks drop it.
+        let finished = CancellationToken::new();
         {
             let (ctx, links, held) = (ctx.clone(), links.clone(), held_at_stop.clone());
+            let finished = finished.clone();
             tokio::spawn(async move {
-                ctx.abort.cancelled().await;
+                tokio::select! {
+                    _ = ctx.abort.cancelled() => {}
+                    _ = finished.cancelled() => return,
+                }
                 *held.lock().unwrap_or_else(|p| p.into_inner()) = held_records(&ctx, &links);
+                ctx.abort_tasks();
             });
         }
-        let components: Vec<_> = tasks
-            .into_iter()
-            .map(|task| ctx.tasks.spawn(ctx.clone().until_aborted(task)))
-            .collect();
-        let dead_letter_task = ctx.tasks.spawn(
-            ctx.clone()
-                .until_aborted(dead_letters(ctx.clone(), ctx.dead_letters.clone())),
-        );
+        let components: Vec<_> = tasks.into_iter().map(|task| ctx.spawn(task)).collect();
+        let dead_letter_task = ctx.spawn(dead_letters(ctx.clone(), ctx.dead_letters.clone()));
         let main = {
             let ctx = ctx.clone();
             tokio::spawn(async move {
                 for task in components {
-                    if let Err(error) = task.await {
-                        ctx.fail(PipelineError::Internal(error.to_string()));
-                    }
+                    join_component(&ctx, task).await;
                 }
+                // Every component ended: no more dead letters can come.
                 ctx.dead_letters.shutdown();
-                if let Err(error) = dead_letter_task.await {
-                    ctx.fail(PipelineError::Internal(error.to_string()));
-                }
+                join_component(&ctx, dead_letter_task).await;
+                finished.cancel();
             })
         };
         let first = Arc::new(snapshot(&ctx));
@@ -225,6 +224,16 @@ impl RunningPipeline {
     pub async fn drain(self, deadline: Duration) -> RunReport {
         self.shutdown_handle().drain(deadline);
         self.wait().await
+    }
+}
+
+/// Waits for a component's task; a panic outside any stage function fails
+/// the run (an abort by a stop does not).
+async fn join_component(ctx: &RunContext, task: JoinHandle<()>) {
+    if let Err(error) = task.await {
+        if error.is_panic() {
+            ctx.fail(PipelineError::Internal(error.to_string()));
+        }
     }
 }
 

@@ -43,10 +43,7 @@ where
                 .map(|_| {
                     let (this, input, output) = (this.clone(), input.clone(), output.clone());
                     let ctx = this.ctx.clone();
-                    ctx.tasks.spawn(
-                        ctx.clone()
-                            .until_aborted(async move { this.run_worker(&input, &output).await }),
-                    )
+                    ctx.spawn(async move { this.run_worker(&input, &output).await })
                 })
                 .collect();
             for worker in workers {
@@ -64,7 +61,8 @@ where
                     return; // downstream stopped at once; the record is nacked
                 }
             }
-            // Tight loops over a full queue must still let other tasks run.
+            // A tight loop over a full queue must still let other tasks run;
+            // the queue itself does not yield, so spend tokio's budget here.
             tokio::task::consume_budget().await;
         }
     }
