@@ -16,7 +16,7 @@ Examples:
   weir run p.toml --metrics-addr 127.0.0.1:9100   serve Prometheus metrics while running
   cat in.jsonl | weir run p.toml --quiet > out.jsonl
 
-Exit codes: 0 success, 1 success with dead-lettered or dropped records,
+Exit codes: 0 success, 1 success with dead-lettered, dropped or nacked records,
 2 invalid pipeline file, 3 run failed, 130 interrupted (SIGINT/SIGTERM).";
 
 /// weir: backpressure-correct pipelines from a TOML file.

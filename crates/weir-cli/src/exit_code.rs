@@ -8,7 +8,8 @@ use weir::RunReport;
 pub enum Exit {
     /// 0: every record was delivered or filtered.
     Success,
-    /// 1: the run finished, but some records were dead-lettered or dropped.
+    /// 1: the run finished, but some records were dead-lettered, dropped,
+    /// or left unfinished (nacked).
     SuccessWithLosses,
     /// 2: the pipeline file is invalid (or the flags are).
     ConfigError,
@@ -39,7 +40,7 @@ impl Exit {
             Exit::RunFailed
         } else if interrupted {
             Exit::Interrupted
-        } else if books.dead_lettered + books.dropped > 0 {
+        } else if books.dead_lettered + books.dropped + books.nacked > 0 {
             Exit::SuccessWithLosses
         } else {
             Exit::Success

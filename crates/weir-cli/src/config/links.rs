@@ -14,7 +14,7 @@ use weir_core::Overflow;
 pub struct LinksConfig {
     /// Records a link holds at most (default 64).
     #[serde(default = "default_capacity")]
-    pub capacity: NonZeroUsize,
+    pub capacity: Spanned<NonZeroUsize>,
     /// What a full link does (default: block, i.e. backpressure).
     #[serde(default)]
     pub when_full: Option<Spanned<WhenFull>>,
@@ -29,11 +29,13 @@ impl Default for LinksConfig {
     }
 }
 
-fn default_capacity() -> NonZeroUsize {
-    NonZeroUsize::new(LinkConfig::default().capacity).unwrap_or(NonZeroUsize::MIN)
+fn default_capacity() -> Spanned<NonZeroUsize> {
+    let capacity = NonZeroUsize::new(LinkConfig::default().capacity).unwrap_or(NonZeroUsize::MIN);
+    Spanned::new(0..0, capacity)
 }
 
-/// `when_full`: what a full link does with one more record.
+/// `when_full`: what a full link does with one more record. (The engine's
+/// `reject` is not offered: a refused put ends the producing component.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WhenFull {
@@ -44,8 +46,6 @@ pub enum WhenFull {
     DropOldest,
     /// Drop the new record (counted as dropped).
     DropNewest,
-    /// Refuse the record at once; the producer treats it as a failure.
-    Reject,
 }
 
 impl WhenFull {
@@ -59,7 +59,6 @@ impl WhenFull {
             WhenFull::Block => Overflow::Block,
             WhenFull::DropOldest => Overflow::DropOldest,
             WhenFull::DropNewest => Overflow::DropNewest,
-            WhenFull::Reject => Overflow::Reject,
         }
     }
 }
@@ -75,7 +74,7 @@ impl LinksConfig {
     /// The engine's link settings.
     pub fn link_config(&self) -> LinkConfig {
         LinkConfig {
-            capacity: self.capacity.get(),
+            capacity: self.capacity.get_ref().get(),
             overflow: self.when_full().overflow(),
         }
     }

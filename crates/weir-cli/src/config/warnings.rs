@@ -1,7 +1,7 @@
 //! Choices that are valid but defeat backpressure or bounded memory; `weir
 //! validate` (and `weir run`, unless `--quiet`) warns about them.
 
-use super::{Located, PipelineConfig, WhenFull};
+use super::{Located, PipelineConfig};
 use crate::stages::StageKind;
 
 /// Links larger than this hold a lot of records in memory.
@@ -14,23 +14,18 @@ pub fn warnings(config: &PipelineConfig, dead_letter_given: bool) -> Vec<Located
     let mut found = Vec::new();
     if let Some(when_full) = &config.links.when_full {
         let span = Some(when_full.span());
-        match when_full.get_ref() {
-            policy if policy.drops() && !dead_letter_given => found.push(file.locate(
+        if when_full.get_ref().drops() && !dead_letter_given {
+            found.push(file.locate(
                 span,
                 "a dropping `when_full` discards records whenever a link is full, and with no \
                  dead-letter file nothing but a count is kept of them; `block` keeps them all",
-            )),
-            WhenFull::Reject => found.push(file.locate(
-                span,
-                "`reject` makes a full link refuse records instead of slowing the producer down",
-            )),
-            _ => {}
+            ));
         }
     }
-    let capacity = config.links.capacity.get();
+    let capacity = config.links.capacity.get_ref().get();
     if capacity > LARGE_CAPACITY {
         found.push(file.locate(
-            None,
+            Some(config.links.capacity.span()),
             &format!("links of capacity {capacity} can hold that many records each in memory"),
         ));
     }

@@ -99,3 +99,14 @@ fn validate_warns_about_choices_that_defeat_backpressure() {
     assert!(err.contains("`concurrency` without a `timeout`"), "{err}");
     assert!(err.contains("2 warnings"), "{err}");
 }
+
+#[test]
+fn reject_is_not_a_link_policy() {
+    let (code, err) = validate(&format!("[links]\nwhen_full = \"reject\"\n{GOOD_TAIL}"));
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("pipeline.toml:2:13"), "{err}");
+    assert!(
+        err.contains("`block`, `drop_oldest`, `drop_newest`"),
+        "{err}"
+    );
+}

@@ -18,14 +18,26 @@ async fn answers_503_when_full_and_accepts_again_after() {
     let pipeline = dir.write(
         "p.toml",
         "[links]\ncapacity = 2\n\n\
-         [source]\ntype = \"http\"\nlisten = \"127.0.0.1:0\"\nformat = \"json\"\nqueue = 4\n\n\
+         [source]\ntype = \"http\"\nlisten = \"127.0.0.1:0\"\nformat = \"json\"\nqueue = 4\n\
+         token = \"${WEIR_TEST_TOKEN}\"\n\n\
          [[stage]]\ntype = \"json\"\nfilter = \"n != 3\"\n\n\
          [[stage]]\ntype = \"throttle\"\nrate = \"40/s\"\n\n\
          [sink]\ntype = \"stdout\"\n",
     );
-    let run = Running::start(&[&"run", &pipeline, &"--quiet"]);
+    let run = Running::start_with_env(
+        &[&"run", &pipeline, &"--quiet"],
+        &[("WEIR_TEST_TOKEN", "s3cret")],
+    );
     let url = format!("http://{}/ingest", run.listening());
     let client = reqwest::Client::new();
+    let anonymous = client.post(&url).body(body(0, 1)).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("authorization", "Bearer s3cret".parse().unwrap());
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
 
     let requests: Vec<_> = (0..12)
         .map(|i| {

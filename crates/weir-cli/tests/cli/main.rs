@@ -8,5 +8,6 @@ mod bad_input;
 mod config_errors;
 mod exit_codes;
 mod http_source;
+mod metrics_and_report;
 mod sigterm;
 mod tcp_backpressure;

@@ -67,12 +67,19 @@ pub struct Running {
     pub child: Child,
     stderr: Arc<Mutex<String>>,
     listening: mpsc::Receiver<SocketAddr>,
+    metrics_url: Arc<Mutex<Option<String>>>,
 }
 
 impl Running {
     /// Starts `weir` with stdout discarded.
     pub fn start(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// Starts `weir` with stdout discarded and these environment variables.
+    pub fn start_with_env(args: &[&dyn AsRef<std::ffi::OsStr>], env: &[(&str, &str)]) -> Self {
         let mut child = weir(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -82,10 +89,15 @@ impl Running {
         let (found, listening) = mpsc::channel();
         let pipe = child.stderr.take().expect("stderr piped");
         let collected = stderr.clone();
+        let metrics_url = Arc::new(Mutex::new(None));
+        let metrics = metrics_url.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix("weir: listening on ") {
                     let _ = found.send(addr.trim().parse().expect("an address"));
+                }
+                if let Some(url) = line.strip_prefix("weir: metrics at ") {
+                    *metrics.lock().unwrap() = Some(url.trim().to_owned());
                 }
                 let mut text = collected.lock().unwrap();
                 text.push_str(&line);
@@ -96,7 +108,19 @@ impl Running {
             child,
             stderr,
             listening,
+            metrics_url,
         }
+    }
+
+    /// The metrics URL, once weir printed it.
+    pub fn metrics_url(&self) -> String {
+        for _ in 0..200 {
+            if let Some(url) = self.metrics_url.lock().unwrap().clone() {
+                return url;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("weir did not serve metrics; stderr:\n{}", self.stderr());
     }
 
     /// The address the source listens on, once it says so.
