@@ -27,9 +27,11 @@ pub enum SinkConfig {
     File(file::FileSinkConfig),
     /// `type = "tcp"`.
     Tcp(tcp::TcpSinkConfig),
+    /// `type = "http"` (retries its batches itself).
+    Http(http::HttpSinkConfig),
 }
 
-const SINK_TYPES: &[&str] = &["stdout", "file", "tcp"];
+const SINK_TYPES: &[&str] = &["stdout", "file", "tcp", "http"];
 
 /// Options every sink takes besides its `type`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -55,11 +57,14 @@ impl SinkConfig {
         mut part: TablePart,
     ) -> Result<Section<SinkSection>, ConfigError> {
         let (kind, span): (String, Option<Range<usize>>) = part.take_type(file, "sink")?;
-        let options: SinkOptions = part.split_off(&["retries"]).into_config(file)?;
+        // The HTTP sink's `retries` are its own.
+        let generic: &[&str] = if kind == "http" { &[] } else { &["retries"] };
+        let options: SinkOptions = part.split_off(generic).into_config(file)?;
         let config = match kind.as_str() {
             "stdout" => SinkConfig::Stdout(part.into_config(file)?),
             "file" => SinkConfig::File(part.into_config(file)?),
             "tcp" => SinkConfig::Tcp(part.into_config(file)?),
+            "http" => SinkConfig::Http(part.into_config(file)?),
             other => return Err(file.unknown_type("sink", other, span, SINK_TYPES)),
         };
         Ok(Section {
@@ -74,6 +79,7 @@ impl SinkConfig {
             SinkConfig::Stdout(_) => "stdout",
             SinkConfig::File(_) => "file",
             SinkConfig::Tcp(_) => "tcp",
+            SinkConfig::Http(_) => "http",
         }
     }
 
@@ -83,6 +89,7 @@ impl SinkConfig {
             SinkConfig::Stdout(_) => AnySink::Stdout(stdout::open()),
             SinkConfig::File(config) => AnySink::File(file::open(config).await?),
             SinkConfig::Tcp(config) => AnySink::Tcp(tcp::connect(config).await?),
+            SinkConfig::Http(config) => AnySink::Http(http::build(config)?),
         })
     }
 }
@@ -102,6 +109,8 @@ pub enum AnySink {
     File(file::FileSink),
     /// A TCP connection.
     Tcp(tcp::TcpSink),
+    /// An HTTP endpoint.
+    Http(http::HttpSink),
 }
 
 impl Sink<Payload> for AnySink {
@@ -110,6 +119,7 @@ impl Sink<Payload> for AnySink {
             AnySink::Stdout(sink) => sink.write(record).await,
             AnySink::File(sink) => sink.write(record).await,
             AnySink::Tcp(sink) => sink.write(record).await,
+            AnySink::Http(sink) => sink.write(record).await,
         }
     }
 
@@ -118,6 +128,7 @@ impl Sink<Payload> for AnySink {
             AnySink::Stdout(sink) => sink.flush().await,
             AnySink::File(sink) => sink.flush().await,
             AnySink::Tcp(sink) => sink.flush().await,
+            AnySink::Http(sink) => sink.flush().await,
         }
     }
 }
