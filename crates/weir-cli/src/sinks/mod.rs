@@ -89,7 +89,7 @@ impl SinkConfig {
             SinkConfig::Stdout(_) => AnySink::Stdout(stdout::open()),
             SinkConfig::File(config) => AnySink::File(file::open(config).await?),
             SinkConfig::Tcp(config) => AnySink::Tcp(tcp::connect(config).await?),
-            SinkConfig::Http(config) => AnySink::Http(http::build(config)?),
+            SinkConfig::Http(config) => AnySink::Http(Box::new(http::build(config)?)),
         })
     }
 }
@@ -110,7 +110,7 @@ pub enum AnySink {
     /// A TCP connection.
     Tcp(tcp::TcpSink),
     /// An HTTP endpoint.
-    Http(http::HttpSink),
+    Http(Box<http::HttpSink>),
 }
 
 impl Sink<Payload> for AnySink {
