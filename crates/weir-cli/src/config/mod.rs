@@ -124,3 +124,100 @@ impl PipelineConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sinks::SinkConfig;
+    use crate::stages::{stage_names, StageKind};
+
+    fn parse(text: &str) -> Result<PipelineConfig, String> {
+        PipelineConfig::parse(Path::new("p.toml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn reads_every_section_in_order() {
+        let config = parse(
+            r#"
+            [links]
+            capacity = 8
+            when_full = "drop_oldest"
+
+            [source]
+            type = "generate"
+            count = 3
+
+            [[stage]]
+            type = "json"
+            concurrency = 2
+            timeout = "1s"
+            retries = { max_attempts = 3, backoff = "10ms" }
+
+            [[stage]]
+            type = "http"
+            url = "http://127.0.0.1:1/{id}"
+            concurrency = 4
+            retries = 2
+
+            [[stage]]
+            type = "json"
+
+            [sink]
+            type = "file"
+            path = "out.jsonl"
+            retries = { max_attempts = 2 }
+
+            [dead_letter]
+            path = "dead.jsonl"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.links.link_config().capacity, 8);
+        assert!(config.links.when_full().drops());
+        let names = stage_names(&config.stages);
+        assert_eq!(names, ["json-1", "http", "json-3"]);
+        let json = &config.stages[0].options;
+        assert_eq!(
+            json.concurrency.as_ref().map(|c| c.get_ref().get()),
+            Some(2)
+        );
+        assert_eq!(json.retries.as_ref().map(|r| r.max_attempts.get()), Some(3));
+        // The HTTP stage's concurrency and retries are its own.
+        assert!(matches!(config.stages[1].kind, StageKind::Http(_)));
+        assert!(config.stages[1].options.concurrency.is_none());
+        assert!(matches!(config.sink.config.config, SinkConfig::File(_)));
+        assert!(config.sink.config.options.retries.is_some());
+        assert_eq!(config.dead_letter.unwrap().path.0, "dead.jsonl");
+    }
+
+    #[test]
+    fn a_pipeline_needs_a_source_and_a_sink() {
+        let error = parse("[source]\ntype = \"stdin\"\n").unwrap_err();
+        assert!(error.contains("missing [sink]"), "{error}");
+    }
+
+    #[test]
+    fn unknown_sections_and_types_are_named() {
+        let error = parse("[sorce]\ntype = \"stdin\"\n").unwrap_err();
+        assert!(
+            error.starts_with("p.toml:1:2: unknown section `sorce`"),
+            "{error}"
+        );
+        let error = parse("[source]\ntype = \"stdin\"\n[sink]\ntype = \"kafka\"\n").unwrap_err();
+        assert!(
+            error.contains("expected one of stdout, file, tcp, http"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_batch_stage_takes_no_run_options() {
+        let text = "[source]\ntype = \"stdin\"\n[sink]\ntype = \"stdout\"\n\
+                    [[stage]]\ntype = \"batch\"\nsize = 2\nmax_wait = \"1s\"\nconcurrency = 2\n";
+        let error = parse(text).unwrap_err();
+        assert!(
+            error.contains("takes only `name`, `size` and `max_wait`"),
+            "{error}"
+        );
+    }
+}

@@ -131,3 +131,35 @@ impl Source<Payload> for TcpSource {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    fn config(text: &str) -> TcpSourceConfig {
+        let value: toml_edit::Value = format!("{{ {text} }}").parse().unwrap();
+        TcpSourceConfig::deserialize(serde::de::IntoDeserializer::into_deserializer(value)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn reads_several_connections_and_ends_after_the_last() {
+        let mut source = TcpSource::bind(&config(r#"listen = "127.0.0.1:0", max_connections = 2"#))
+            .await
+            .unwrap();
+        let addr = source.local_addr();
+        let senders = tokio::spawn(async move {
+            for text in ["a\nb\n", "c\n"] {
+                let mut stream = TcpStream::connect(addr).await.unwrap();
+                stream.write_all(text.as_bytes()).await.unwrap();
+            }
+        });
+        let mut lines = Vec::new();
+        while let Some(SourceItem::Record(record)) = source.next().await {
+            lines.push(record.payload.as_str().unwrap().to_owned());
+        }
+        senders.await.unwrap();
+        lines.sort();
+        assert_eq!(lines, ["a", "b", "c"]);
+    }
+}
