@@ -12,6 +12,7 @@
 //! that prints its tables through [`report`], and add one line to [`SUITES`].
 
 mod asyncio;
+mod http;
 mod memory;
 mod pipeline;
 mod queue;
@@ -72,6 +73,11 @@ pub const SUITES: &[Suite] = &[
             "weir's engine vs the same 3-stage pipeline hand-written with tokio mpsc; engine RSS",
         run: pipeline::run,
     },
+    Suite {
+        name: "http",
+        about: "HTTP GETs: weir's http stage vs aiohttp, xargs curl, reqwest; overload",
+        run: http::run,
+    },
 ];
 
 fn usage() -> String {
@@ -96,6 +102,7 @@ fn main() -> ExitCode {
         let result = match args.get(1).map(String::as_str) {
             Some("queue") => queue::child(&args[2..]),
             Some("pipeline") => pipeline::child(&args[2..]),
+            Some(name) if name.starts_with("http-") => http::child(&args[1..]),
             _ => memory::child(&args[1..]),
         };
         return match result {

@@ -1,0 +1,95 @@
+//! The clients that run inside a `weir-bench child http-*` process: weir's
+//! pipeline with the CLI's HTTP stage (library API), and a plain reqwest
+//! loop with `buffer_unordered`. Each prints
+//! `ok=.. failed=.. limit=..` on stdout.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde_json::json;
+use weir::io::{iter_source, sink_fn};
+use weir::Pipeline;
+use weir_cli::record::{payload, Payload};
+use weir_cli::stages::http::{build_with_limit, HttpStageConfig};
+
+/// `child http-weir BASE N CONCURRENCY` (a number or `adaptive`).
+pub fn weir(args: &[String]) -> Result<(), String> {
+    let [base, n, concurrency] = args else {
+        return Err(format!("expected BASE N CONCURRENCY, got {args:?}"));
+    };
+    let n: u64 = n.parse().map_err(|e| format!("bad N {n:?}: {e}"))?;
+    let mut fields = json!({
+        "url": format!("{base}/items/{{id}}"),
+        "timeout": "10s",
+        "retries": 3,
+    });
+    if concurrency == "adaptive" {
+        fields["concurrency"] = json!("adaptive");
+        fields["max_concurrency"] = json!(256);
+    } else {
+        let fixed: usize = concurrency
+            .parse()
+            .map_err(|e| format!("bad concurrency {concurrency:?}: {e}"))?;
+        fields["concurrency"] = json!(fixed);
+    }
+    let config: HttpStageConfig = serde_json::from_value(fields).map_err(|e| e.to_string())?;
+    let (stage, limit) = build_with_limit(&config, "fetch")?;
+    let ok = Arc::new(AtomicU64::new(0));
+    let counted = ok.clone();
+    let report = crate::queue::runtime().block_on(
+        Pipeline::builder()
+            .source(
+                "ids",
+                iter_source((0..n).map(|id| payload(json!({ "id": id })))),
+            )
+            .stage("fetch", stage)
+            .sink(
+                "count",
+                sink_fn(move |record: &Payload| {
+                    if record["status"] == 200 {
+                        counted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(())
+                }),
+            )
+            .run(),
+    );
+    println!(
+        "ok={} failed={} limit={}",
+        ok.load(Ordering::Relaxed),
+        report.accounting.dead_lettered,
+        limit.map_or(0, |l| l.current_limit())
+    );
+    Ok(())
+}
+
+/// `child http-reqwest BASE N CONCURRENCY`.
+pub fn reqwest(args: &[String]) -> Result<(), String> {
+    let [base, n, concurrency] = args else {
+        return Err(format!("expected BASE N CONCURRENCY, got {args:?}"));
+    };
+    let n: u64 = n.parse().map_err(|e| format!("bad N {n:?}: {e}"))?;
+    let concurrency: usize = concurrency.parse().map_err(|e| format!("bad C: {e}"))?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let ok = crate::queue::runtime().block_on(
+        futures::stream::iter(0..n)
+            .map(|id| {
+                let request = client.get(format!("{base}/items/{id}"));
+                async move {
+                    match request.send().await {
+                        Ok(response) => response.status() == 200 && response.bytes().await.is_ok(),
+                        Err(_) => false,
+                    }
+                }
+            })
+            .buffer_unordered(concurrency)
+            .filter(|ok| futures::future::ready(*ok))
+            .count(),
+    );
+    println!("ok={ok} failed={} limit=0", n - ok as u64);
+    Ok(())
+}
