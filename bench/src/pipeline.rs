@@ -186,22 +186,26 @@ fn child_peak_kib(records: u64) -> Result<u64, String> {
         })
 }
 
-fn time(runtime: &Runtime, reps: usize, run: impl Fn() -> Duration) -> Vec<f64> {
+fn seconds(runtime: &Runtime, run: impl Fn() -> Duration) -> f64 {
     let _guard = runtime.enter();
-    (0..reps).map(|_| run().as_secs_f64()).collect()
+    run().as_secs_f64()
 }
 
 pub fn run(opts: &Opts) -> Vec<Target> {
     let runtime = crate::queue::runtime();
     let records = opts.items(RECORDS);
     let rate = |secs: &[f64]| records as f64 / report::median(secs);
-    let engine_secs = time(&runtime, opts.reps, || runtime.block_on(engine(records)));
-    let hand_secs = time(&runtime, opts.reps, || {
-        runtime.block_on(hand_written(records))
-    });
-    let queue_secs = time(&runtime, opts.reps, || {
-        runtime.block_on(hand_written_weir_queues(records))
-    });
+    // Interleaved, so that load from elsewhere falls on all three alike.
+    let (mut engine_secs, mut hand_secs, mut queue_secs) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..opts.reps {
+        engine_secs.push(seconds(&runtime, || runtime.block_on(engine(records))));
+        hand_secs.push(seconds(&runtime, || {
+            runtime.block_on(hand_written(records))
+        }));
+        queue_secs.push(seconds(&runtime, || {
+            runtime.block_on(hand_written_weir_queues(records))
+        }));
+    }
     let (engine_rate, hand_rate) = (rate(&engine_secs), rate(&hand_secs));
     let queue_rate = rate(&queue_secs);
     let mut table = Table::new(
