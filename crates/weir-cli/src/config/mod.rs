@@ -23,7 +23,7 @@ pub use units::{HumanDuration, HumanRate};
 
 use crate::sinks::{SinkConfig, SinkSection};
 use crate::sources::SourceConfig;
-use crate::stages::StageConfig;
+use crate::stages::{stage_names, StageConfig};
 
 /// A section of the file with the span of its `type`, to point at it.
 #[derive(Debug)]
@@ -98,6 +98,15 @@ impl PipelineConfig {
                 .collect::<Result<_, _>>()?,
             None => Vec::new(),
         };
+        let names = stage_names(&stages);
+        for (index, name) in names.iter().enumerate() {
+            if names[..index].contains(name) {
+                return Err(file.error(
+                    stages[index].span.clone(),
+                    &format!("a second stage named `{name}`: stage names must differ"),
+                ));
+            }
+        }
         let sink = match table.remove("sink") {
             Some(item) => Some(SinkConfig::from_part(&file, file.table(item, "sink")?)?),
             None => None,
@@ -129,7 +138,7 @@ impl PipelineConfig {
 mod tests {
     use super::*;
     use crate::sinks::SinkConfig;
-    use crate::stages::{stage_names, StageKind};
+    use crate::stages::StageKind;
 
     fn parse(text: &str) -> Result<PipelineConfig, String> {
         PipelineConfig::parse(Path::new("p.toml"), text).map_err(|e| e.to_string())
@@ -208,6 +217,15 @@ mod tests {
             error.contains("expected one of stdout, file, tcp, http"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn stage_names_must_differ() {
+        let text = "[source]\ntype = \"stdin\"\n[sink]\ntype = \"stdout\"\n\
+                    [[stage]]\ntype = \"json\"\nname = \"x\"\n\
+                    [[stage]]\ntype = \"json\"\nname = \"x\"\n";
+        let error = parse(text).unwrap_err();
+        assert!(error.starts_with("p.toml:9:8: a second stage named `x`"), "{error}");
     }
 
     #[test]
