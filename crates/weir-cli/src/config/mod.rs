@@ -225,7 +225,10 @@ mod tests {
                     [[stage]]\ntype = \"json\"\nname = \"x\"\n\
                     [[stage]]\ntype = \"json\"\nname = \"x\"\n";
         let error = parse(text).unwrap_err();
-        assert!(error.starts_with("p.toml:9:8: a second stage named `x`"), "{error}");
+        assert!(
+            error.starts_with("p.toml:9:8: a second stage named `x`"),
+            "{error}"
+        );
     }
 
     #[test]
