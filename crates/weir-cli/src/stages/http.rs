@@ -14,6 +14,13 @@
 //! retries = 4                                 # attempts in all
 //! ```
 //!
+//! # Templates
+//! In `url` and `body`, `{field}` (or `{a.b}` for a nested field) is
+//! replaced by the record's field: a string as its text, any other value as
+//! JSON; in the URL, percent-encoded. Any other `{` is literal, so a JSON
+//! body needs no escaping: in `{"id": {id}}` only `{id}` is a placeholder.
+//! A record without the field is dead-lettered.
+//!
 //! # Output
 //! Each record becomes `{"status": 200, "body": ..., "input": ...}`: the
 //! final status, the response body (parsed as JSON if it is JSON, else as a
@@ -24,7 +31,12 @@
 //! e.g. `HTTP 500 Internal Server Error after 3 attempts` or
 //! `HTTP 404 Not Found after 1 attempt (not retryable)`. The retries happen
 //! inside the stage (so they can honour `Retry-After`): do not also give the
-//! stage an engine retry policy. See [`call`] for what is retried.
+//! stage an engine retry policy. Retried: 429 and 503 after the server's
+//! `Retry-After` (seconds or an HTTP date; plus up to `backoff_base` of
+//! jitter; a `Retry-After` above `backoff_max` is not waited for), other
+//! 5xx, timeouts and connection errors with exponential backoff and full
+//! jitter; each retry must fit the retry budget. Other statuses (4xx) are
+//! not retried.
 //!
 //! # Adaptive concurrency
 //! With `concurrency = "adaptive"` the engine runs up to `max_concurrency`
@@ -60,8 +72,7 @@ use crate::record::Payload;
 #[serde(deny_unknown_fields)]
 pub struct HttpStageConfig {
     /// URL template; `{field}` is replaced by the record's field,
-    /// percent-encoded (see the template rules in the module doc of
-    /// `template`).
+    /// percent-encoded (see the module doc).
     pub url: String,
     /// GET (default), POST, PUT, PATCH, DELETE or HEAD.
     #[serde(default)]
