@@ -37,3 +37,44 @@ fn sigterm_drains_and_loses_nothing() {
     assert_eq!(dir.lines("out.jsonl").len() as u64, books.delivered);
     assert_eq!(dir.lines("dead.jsonl").len() as u64, books.dead_lettered);
 }
+
+fn slow_pipeline(dir: &Workdir) -> std::path::PathBuf {
+    dir.write(
+        "slow.toml",
+        "[source]\ntype = \"generate\"\n\n\
+         [[stage]]\ntype = \"throttle\"\nname = \"crawl\"\nrate = \"5/s\"\n\n\
+         [sink]\ntype = \"stdout\"\n",
+    )
+}
+
+#[test]
+fn a_second_signal_stops_at_once_and_names_what_was_left() {
+    let dir = Workdir::new();
+    let pipeline = slow_pipeline(&dir);
+    let run = Running::start(&[&"run", &pipeline]);
+    std::thread::sleep(Duration::from_millis(800));
+    run.terminate();
+    std::thread::sleep(Duration::from_millis(300));
+    run.terminate();
+    let (code, err) = run.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("SIGTERM: stopping now"), "{err}");
+    assert!(err.contains("at crawl (nacked)"), "{err}");
+    let books = books(&err);
+    assert!(books.nacked > 0, "{books:?}");
+    assert_eq!(books.received, books.delivered + books.nacked, "{books:?}");
+}
+
+#[test]
+fn a_drain_past_its_deadline_abandons_the_rest() {
+    let dir = Workdir::new();
+    let pipeline = slow_pipeline(&dir);
+    let run = Running::start(&[&"run", &pipeline, &"--drain-timeout", &"300ms"]);
+    std::thread::sleep(Duration::from_millis(800));
+    run.terminate();
+    let (code, err) = run.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(130), "{err}");
+    let books = books(&err);
+    assert!(books.nacked > 0, "{books:?}");
+    assert_eq!(books.received, books.delivered + books.nacked, "{books:?}");
+}
