@@ -50,8 +50,8 @@ pub use accounting::{Accounting, AccountingSnapshot};
 pub use ack::Outcome;
 pub use error::{BoxError, PipelineError};
 pub use pipeline::{
-    Flow, LinkConfig, Pipeline, PipelineBuilder, PipelineMonitor, ReadyPipeline, RunningPipeline,
-    ShutdownHandle, VERDICT_WINDOW,
+    Branch, Flow, LinkConfig, Pipeline, PipelineBuilder, PipelineMonitor, ReadyPipeline,
+    RunningPipeline, ShutdownHandle, VERDICT_WINDOW,
 };
 pub use record::Record;
 pub use report::{HeldRecords, RunReport};

@@ -36,10 +36,12 @@ pub(crate) struct StageMetrics {
     latency_micros: Mutex<Histogram<u64>>,
     /// When the component ended; from then on its time counts as starved.
     done_at: OnceLock<Instant>,
-    /// The link this component reads from (none for a source).
-    pub(crate) input: OnceLock<QueueProbe>,
-    /// The link this component writes to (none for a sink).
-    pub(crate) output: OnceLock<QueueProbe>,
+    /// The links this component reads from (none for a source; several for
+    /// a merge).
+    pub(crate) inputs: Mutex<Vec<QueueProbe>>,
+    /// The links this component writes to (none for a sink; several for a
+    /// broadcast).
+    pub(crate) outputs: Mutex<Vec<QueueProbe>>,
 }
 
 impl StageMetrics {
@@ -60,8 +62,8 @@ impl StageMetrics {
                 Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 2)
                     .expect("bounds and 2 significant figures are valid"),
             ),
-            input: OnceLock::new(),
-            output: OnceLock::new(),
+            inputs: Mutex::default(),
+            outputs: Mutex::default(),
         }
     }
 
@@ -101,8 +103,8 @@ impl StageMetrics {
             at.elapsed() * u32::try_from(self.workers).unwrap_or(u32::MAX)
         });
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let input = self.input.get().map(|probe| probe());
-        let output = self.output.get().map(|probe| probe());
+        let input = combined(&self.inputs);
+        let output = combined(&self.outputs);
         let latency = {
             let histogram = self
                 .latency_micros
@@ -127,4 +129,28 @@ impl StageMetrics {
             latency,
         }
     }
+}
+
+/// The stats of several links read as one: counts and times add up; the
+/// capacity is unbounded if any link is.
+fn combined(probes: &Mutex<Vec<QueueProbe>>) -> Option<QueueStats> {
+    let probes = probes.lock().unwrap_or_else(|p| p.into_inner());
+    probes
+        .iter()
+        .map(|probe| probe())
+        .reduce(|a, b| QueueStats {
+            len: a.len + b.len,
+            capacity: a.capacity.zip(b.capacity).map(|(x, y)| x + y),
+            high_water: a.high_water + b.high_water,
+            put: a.put + b.put,
+            got: a.got + b.got,
+            dropped_oldest: a.dropped_oldest + b.dropped_oldest,
+            dropped_newest: a.dropped_newest + b.dropped_newest,
+            rejected: a.rejected + b.rejected,
+            put_blocked: a.put_blocked + b.put_blocked,
+            get_waited: a.get_waited + b.get_waited,
+            putters_waiting: a.putters_waiting + b.putters_waiting,
+            getters_waiting: a.getters_waiting + b.getters_waiting,
+            shut_down: a.shut_down && b.shut_down,
+        })
 }

@@ -1,7 +1,7 @@
 //! Building a pipeline: a source, stages in order, a sink, each joined to
 //! the next by a bounded link (a [`weir_core::Queue`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -20,6 +20,7 @@ use crate::metrics::stage::StageMetrics;
 use crate::metrics::Role;
 use crate::record::Record;
 use crate::stage::batch::run_batch;
+use crate::stage::fan::{run_broadcast, run_merge};
 use crate::stage::transform::Transform;
 use crate::stage::{Emit, RetryPolicy, Stage};
 use crate::RunReport;
@@ -130,6 +131,10 @@ pub(crate) struct Build {
     next_link: Option<LinkConfig>,
 }
 
+/// One branch of a [`Flow::broadcast`]: given the branch's start, returns
+/// its end.
+pub type Branch<T, U> = Box<dyn FnOnce(Flow<T>) -> Flow<U> + Send>;
+
 /// The last component added, waiting to be given its output link.
 type Producer<T> = Box<dyn FnOnce(&mut Build, Queue<Record<T>>) + Send>;
 
@@ -161,8 +166,8 @@ impl<T: Send + 'static> Flow<T> {
             let queue = queue.clone();
             Box::new(move || queue.stats()) as crate::metrics::stage::QueueProbe
         };
-        let _ = consumer.input.set(probe(&queue));
-        let _ = self.producer_metrics.output.set(probe(&queue));
+        lock(&consumer.inputs).push(probe(&queue));
+        lock(&self.producer_metrics.outputs).push(probe(&queue));
         (self.producer)(&mut self.build, queue.clone());
         let held = queue.clone();
         self.build.links.push(Link {
@@ -265,6 +270,85 @@ impl<T: Send + 'static> Flow<T> {
         self.stage(name, Stage::emit(move |x| f(x).map(Emit::Many)))
     }
 
+    /// Fan-out and fan-in: every record goes to each branch (a copy each;
+    /// the slowest branch pushes back on all), and the branches' outputs are
+    /// merged into one flow again. The record is finished when every branch
+    /// has finished its copy, with the most serious outcome among them.
+    ///
+    /// ```
+    /// use weir::io::{iter_source, sink_fn};
+    /// use weir::{Branch, Flow, Pipeline};
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// let double: Branch<u32, u32> = Box::new(|flow: Flow<u32>| flow.map("double", |n| Ok(n * 2)));
+    /// let keep: Branch<u32, u32> = Box::new(|flow: Flow<u32>| flow);
+    /// let report = Pipeline::builder()
+    ///     .source("numbers", iter_source(1..=10u32))
+    ///     .broadcast("fork", vec![double, keep])
+    ///     .sink("out", sink_fn(|_: &u32| Ok(())))
+    ///     .run()
+    ///     .await;
+    /// assert_eq!(report.snapshot.stages.last().unwrap().records_in, 20);
+    /// assert_eq!(report.accounting.delivered, 10); // per source record
+    /// # });
+    /// ```
+    pub fn broadcast<U: Send + 'static>(self, name: &str, branches: Vec<Branch<T, U>>) -> Flow<U>
+    where
+        T: Clone + Sync,
+    {
+        assert!(
+            !branches.is_empty(),
+            "a broadcast needs at least one branch"
+        );
+        let fork = Arc::new(StageMetrics::new(name.into(), Role::Stage, 1));
+        self.build.ctx.register(fork.clone());
+        let (mut build, input) = self.connect(&fork);
+        let merge_name = format!("{name}-merge");
+        let merge = Arc::new(StageMetrics::new(
+            merge_name.into(),
+            Role::Stage,
+            branches.len(),
+        ));
+        let starts: Arc<Mutex<Vec<Option<Queue<Record<T>>>>>> =
+            Arc::new(Mutex::new((0..branches.len()).map(|_| None).collect()));
+        let mut ends = Vec::with_capacity(branches.len());
+        for (i, branch) in branches.into_iter().enumerate() {
+            let slot = starts.clone();
+            let start = Flow {
+                build,
+                producer_metrics: fork.clone(),
+                producer: Box::new(move |_build, queue| lock(&slot)[i] = Some(queue)),
+            };
+            let (rest, end) = branch(start).connect(&merge);
+            build = rest;
+            ends.push(end);
+        }
+        build.ctx.register(merge.clone());
+        let starts: Vec<_> = lock(&starts)
+            .drain(..)
+            .map(|start| start.expect("every branch was connected"))
+            .collect();
+        let (name, done) = (Arc::<str>::from(name), fork.clone());
+        build.tasks.push(
+            run_broadcast(name, fork, input, starts)
+                .map(move |()| done.mark_done())
+                .boxed(),
+        );
+        let ctx = build.ctx.clone();
+        let merge_metrics = merge.clone();
+        Flow {
+            build,
+            producer_metrics: merge,
+            producer: Box::new(move |build, output| {
+                let done = merge_metrics.clone();
+                build.tasks.push(
+                    run_merge(ctx, merge_metrics, ends, output)
+                        .map(move |()| done.mark_done())
+                        .boxed(),
+                );
+            }),
+        }
+    }
+
     /// Groups records into batches of up to `size`, sending a partial batch
     /// once `max_wait` has passed since its first record.
     pub fn batch(self, name: &str, size: usize, max_wait: Duration) -> Flow<Vec<T>> {
@@ -309,6 +393,10 @@ impl<T: Send + 'static> Flow<T> {
             }),
         }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Builds a link whose dropping policy (if any) finishes what it drops as

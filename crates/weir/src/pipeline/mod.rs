@@ -8,5 +8,5 @@ mod running;
 mod sink;
 mod source;
 
-pub use builder::{Flow, LinkConfig, Pipeline, PipelineBuilder, ReadyPipeline};
+pub use builder::{Branch, Flow, LinkConfig, Pipeline, PipelineBuilder, ReadyPipeline};
 pub use running::{PipelineMonitor, RunningPipeline, ShutdownHandle, VERDICT_WINDOW};

@@ -8,6 +8,7 @@
 
 mod attempt;
 pub(crate) mod batch;
+pub(crate) mod fan;
 mod retry;
 mod spec;
 pub(crate) mod transform;
