@@ -6,6 +6,7 @@ mod common;
 
 mod bad_input;
 mod config_errors;
+mod examples;
 mod exit_codes;
 mod http_source;
 mod metrics_and_report;
