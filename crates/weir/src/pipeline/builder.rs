@@ -135,6 +135,9 @@ pub(crate) struct Build {
 /// its end.
 pub type Branch<T, U> = Box<dyn FnOnce(Flow<T>) -> Flow<U> + Send>;
 
+/// A link as the components at its two ends see it.
+type LinkQueue<T> = Queue<Record<T>>;
+
 /// The last component added, waiting to be given its output link.
 type Producer<T> = Box<dyn FnOnce(&mut Build, Queue<Record<T>>) + Send>;
 
@@ -308,7 +311,8 @@ impl<T: Send + 'static> Flow<T> {
             Role::Stage,
             branches.len(),
         ));
-        let starts: Arc<Mutex<Vec<Option<Queue<Record<T>>>>>> =
+        // Each branch's first link, filled in as the branch is connected.
+        let starts: Arc<Mutex<Vec<Option<LinkQueue<T>>>>> =
             Arc::new(Mutex::new((0..branches.len()).map(|_| None).collect()));
         let mut ends = Vec::with_capacity(branches.len());
         for (i, branch) in branches.into_iter().enumerate() {
