@@ -678,7 +678,12 @@ async fn stats_count_puts_gets_and_time_spent_waiting() {
     };
     yield_until(|| queue.stats().putters_waiting == 1).await;
     tokio::time::advance(Duration::from_millis(50)).await;
-    assert_eq!(queue.stats().put_blocked, Duration::ZERO);
+    // A wait in progress counts already.
+    let waiting = queue.stats().put_blocked;
+    assert!(
+        waiting >= Duration::from_millis(50) && waiting < Duration::from_millis(60),
+        "{waiting:?}"
+    );
     assert_eq!(queue.get().await, Some(0));
     putter.await.unwrap().unwrap();
     let stats = queue.stats();
@@ -769,4 +774,30 @@ fn multi_thread_stress_every_item_is_received_exactly_once() {
         assert!(stats.high_water <= CAPACITY);
         assert_eq!((stats.putters_waiting, stats.getters_waiting), (0, 0));
     });
+}
+
+#[tokio::test(start_paused = true)]
+async fn blocked_time_counts_waits_still_in_progress() {
+    let queue = Queue::bounded(1);
+    queue.put(0u32).await.unwrap();
+    let stuck = {
+        let queue = queue.clone();
+        tokio::spawn(async move { queue.put(1).await })
+    };
+    tokio::task::yield_now().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let stats = queue.stats();
+    assert_eq!(stats.putters_waiting, 1);
+    assert!(
+        stats.put_blocked >= Duration::from_secs(5),
+        "a putter stuck for 5s shows it before it gets room: {:?}",
+        stats.put_blocked
+    );
+    assert_eq!(queue.get().await, Some(0));
+    stuck.await.unwrap().unwrap();
+    let done = queue.stats().put_blocked;
+    assert!(
+        done >= Duration::from_secs(5) && done < Duration::from_secs(6),
+        "{done:?}"
+    );
 }

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use crate::sync::{lock, Mutex, MutexGuard, Ordering};
 
 use super::policy::{DropHandler, DropReason, Dropped, Overflow};
-use super::stats::Counters;
+use super::stats::{Counters, WaitClock};
 use super::waiters::WaitList;
 
 pub(crate) struct Shared<T> {
@@ -101,7 +101,7 @@ impl<T> Shared<T> {
                 unfinished: 0,
                 shut_down: false,
             }),
-            counters: Counters::default(),
+            counters: Counters::new(),
             capacity,
             overflow,
             on_drop,
@@ -218,21 +218,18 @@ impl<T> Shared<T> {
 
     /// Records the end of a wait that began at `since`.
     pub(crate) fn end_wait(&self, since: Instant, kind: WaitKind) {
-        let (waiting, nanos) = match kind {
-            WaitKind::Put => (&self.counters.put_waiting, &self.counters.put_blocked_nanos),
-            WaitKind::Get => (&self.counters.get_waiting, &self.counters.get_waited_nanos),
-        };
-        waiting.fetch_sub(1, Ordering::Relaxed);
-        Counters::add_duration(nanos, since.elapsed());
+        self.wait_clock(kind).end(since, self.counters.epoch);
     }
 
     pub(crate) fn begin_wait(&self, kind: WaitKind) -> Instant {
+        self.wait_clock(kind).begin(self.counters.epoch)
+    }
+
+    fn wait_clock(&self, kind: WaitKind) -> &WaitClock {
         match kind {
-            WaitKind::Put => &self.counters.put_waiting,
-            WaitKind::Get => &self.counters.get_waiting,
+            WaitKind::Put => &self.counters.put_wait,
+            WaitKind::Get => &self.counters.get_wait,
         }
-        .fetch_add(1, Ordering::Relaxed);
-        Instant::now()
     }
 }
 

@@ -3,12 +3,64 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use super::policy::DropReason;
 
+/// Time spent waiting on one side of the queue, including waits still in
+/// progress: a producer stuck for a minute shows a minute now, not only once
+/// it gets room.
 #[derive(Default)]
+pub(crate) struct WaitClock {
+    /// Waiters waiting now.
+    pub(crate) waiting: AtomicUsize,
+    /// Total of finished waits.
+    finished_nanos: AtomicU64,
+    /// Sum of the start times (since the epoch) of the waits in progress.
+    started_nanos_sum: AtomicU64,
+}
+
+impl WaitClock {
+    /// A wait begins now; returns when, for [`WaitClock::end`].
+    pub(crate) fn begin(&self, epoch: Instant) -> Instant {
+        let now = Instant::now();
+        self.started_nanos_sum
+            .fetch_add(nanos(now - epoch), Ordering::Relaxed);
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        now
+    }
+
+    /// A wait that began at `since` ends now.
+    pub(crate) fn end(&self, since: Instant, epoch: Instant) {
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        self.started_nanos_sum
+            .fetch_sub(nanos(since - epoch), Ordering::Relaxed);
+        self.finished_nanos
+            .fetch_add(nanos(since.elapsed()), Ordering::Relaxed);
+    }
+
+    /// Total waiting time so far, the waits in progress included. The
+    /// counters are read one by one, so a wait that begins or ends meanwhile
+    /// can be off by its own length; the result is clamped to be sane.
+    fn total(&self, epoch: Instant) -> Duration {
+        let since_epoch = nanos(epoch.elapsed());
+        let waiting = self.waiting.load(Ordering::Relaxed) as u64;
+        let ongoing = (waiting * since_epoch)
+            .saturating_sub(self.started_nanos_sum.load(Ordering::Relaxed))
+            .min(waiting.saturating_mul(since_epoch));
+        Duration::from_nanos(self.finished_nanos.load(Ordering::Relaxed) + ongoing)
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
 pub(crate) struct Counters {
+    /// What wait start times are measured from.
+    pub(crate) epoch: Instant,
     pub(crate) len: AtomicUsize,
     pub(crate) high_water: AtomicUsize,
     pub(crate) put: AtomicU64,
@@ -16,23 +68,30 @@ pub(crate) struct Counters {
     pub(crate) dropped_oldest: AtomicU64,
     pub(crate) dropped_newest: AtomicU64,
     pub(crate) rejected: AtomicU64,
-    pub(crate) put_blocked_nanos: AtomicU64,
-    pub(crate) get_waited_nanos: AtomicU64,
-    pub(crate) put_waiting: AtomicUsize,
-    pub(crate) get_waiting: AtomicUsize,
+    pub(crate) put_wait: WaitClock,
+    pub(crate) get_wait: WaitClock,
     pub(crate) shut_down: AtomicBool,
 }
 
 impl Counters {
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
+    pub(crate) fn new() -> Self {
+        Counters {
+            epoch: Instant::now(),
+            len: AtomicUsize::default(),
+            high_water: AtomicUsize::default(),
+            put: AtomicU64::default(),
+            got: AtomicU64::default(),
+            dropped_oldest: AtomicU64::default(),
+            dropped_newest: AtomicU64::default(),
+            rejected: AtomicU64::default(),
+            put_wait: WaitClock::default(),
+            get_wait: WaitClock::default(),
+            shut_down: AtomicBool::default(),
+        }
     }
 
-    pub(crate) fn add_duration(counter: &AtomicU64, elapsed: Duration) {
-        Self::add(
-            counter,
-            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
-        );
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
     }
 
     pub(crate) fn set_len(&self, len: usize) {
@@ -63,10 +122,10 @@ impl Counters {
             dropped_oldest: load(&self.dropped_oldest),
             dropped_newest: load(&self.dropped_newest),
             rejected: load(&self.rejected),
-            put_blocked: Duration::from_nanos(load(&self.put_blocked_nanos)),
-            get_waited: Duration::from_nanos(load(&self.get_waited_nanos)),
-            putters_waiting: self.put_waiting.load(Ordering::Relaxed),
-            getters_waiting: self.get_waiting.load(Ordering::Relaxed),
+            put_blocked: self.put_wait.total(self.epoch),
+            get_waited: self.get_wait.total(self.epoch),
+            putters_waiting: self.put_wait.waiting.load(Ordering::Relaxed),
+            getters_waiting: self.get_wait.waiting.load(Ordering::Relaxed),
             shut_down: self.shut_down.load(Ordering::Relaxed),
         }
     }
@@ -93,9 +152,11 @@ pub struct QueueStats {
     /// Puts refused with `Full`: `try_put` on a full queue, `put` under
     /// [`Overflow::Reject`](super::Overflow::Reject), or `put_timeout` timing out.
     pub rejected: u64,
-    /// Total time producers spent waiting for room in `put`.
+    /// Total time producers spent waiting for room in `put`, waits still in
+    /// progress included.
     pub put_blocked: Duration,
-    /// Total time consumers spent waiting for an item in `get`.
+    /// Total time consumers spent waiting for an item in `get`, waits still
+    /// in progress included.
     pub get_waited: Duration,
     /// Producers waiting for room now.
     pub putters_waiting: usize,
