@@ -149,6 +149,32 @@ async fn faults_end_delivered_or_dead_lettered_once_and_retry_after_is_honoured(
     server.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_without_the_url_field_is_dead_lettered() {
+    let server = weir_testserver::start(ServerConfig::default())
+        .await
+        .unwrap();
+    let config = stage_config(json!({ "url": format!("{}/users/{{user.name}}", server.url()) }));
+    let (stage, _) = build_with_limit(&config, "fetch").unwrap();
+    let dead = DeadLetters::default();
+    let records = [json!({"id": 1, "user": {"name": "ada"}}), json!({"id": 2})];
+    let report = Pipeline::builder()
+        .source("records", iter_source(records.map(payload)))
+        .stage("fetch", stage)
+        .sink("drop", sink_fn(|_: &Payload| Ok(())))
+        .dead_letters(dead.clone())
+        .run()
+        .await;
+    assert_eq!(report.accounting.delivered, 1);
+    let dead = dead.0.lock().unwrap().clone();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].0, 2);
+    assert!(dead[0].1.contains("no field `user.name`"), "{}", dead[0].1);
+    assert_eq!(server.requests_by_key().len(), 1);
+    assert!(server.requests_by_key().contains_key("/users/ada"));
+    server.shutdown().await;
+}
+
 async fn adaptive_settles(algorithm: &str) -> usize {
     let server = weir_testserver::start(ServerConfig {
         capacity: 16,

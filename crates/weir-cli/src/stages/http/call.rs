@@ -310,6 +310,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn classifies_failures() {
+        let status = |code: u16| AttemptFailure::Status {
+            status: StatusCode::from_u16(code).unwrap(),
+            retry_after: None,
+        };
+        for (failure, retryable, overloaded) in [
+            (status(429), true, true),
+            (status(503), true, true),
+            (status(500), true, false),
+            (status(404), false, false),
+            (AttemptFailure::Timeout(Duration::from_secs(1)), true, true),
+            (AttemptFailure::Transport("reset".into()), true, false),
+        ] {
+            assert_eq!(failure.retryable(), retryable, "{failure}");
+            assert_eq!(failure.overloaded(), overloaded, "{failure}");
+        }
+        assert_eq!(status(404).to_string(), "HTTP 404 Not Found");
+    }
+
+    #[test]
     fn parses_retry_after_seconds_and_dates() {
         let header = |value: &str| {
             let mut headers = HeaderMap::new();
