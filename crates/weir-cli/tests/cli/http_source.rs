@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::common::{Running, Workdir};
+use crate::common::{books, run_to_end, stderr, toml_path, Running, Workdir};
 
 fn body(first: usize, count: usize) -> String {
     (first..first + count)
@@ -79,6 +79,57 @@ async fn answers_503_when_full_and_accepts_again_after() {
     let response = client.post(&url).body("{broken\n").send().await.unwrap();
     let counts: serde_json::Value = response.json().await.unwrap();
     assert_eq!(counts["dead_lettered"], 1, "{counts}");
+
+    run.terminate();
+    let (code, err) = run.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(130), "{err}");
+}
+
+/// One weir sends to another over HTTP: the sender's records count as
+/// delivered only once the receiver delivered them, so it goes at the
+/// receiver's pace and nothing is lost.
+#[test]
+fn weir_to_weir_over_http_goes_at_the_receivers_pace() {
+    let dir = Workdir::new();
+    let received = dir.path("received.jsonl");
+    let receiver = dir.write(
+        "receiver.toml",
+        format!(
+            "[links]\ncapacity = 8\n\n\
+             [source]\ntype = \"http\"\nlisten = \"127.0.0.1:0\"\nformat = \"json\"\nqueue = 20\n\n\
+             [[stage]]\ntype = \"throttle\"\nrate = \"200/s\"\n\n\
+             [sink]\ntype = \"file\"\npath = \"{}\"\n",
+            toml_path(&received)
+        ),
+    );
+    let run = Running::start(&[&"run", &receiver, &"--quiet"]);
+    let sender = dir.write(
+        "sender.toml",
+        format!(
+            "[source]\ntype = \"generate\"\ncount = 300\n\n\
+             [sink]\ntype = \"http\"\nurl = \"http://{}/ingest\"\nbatch_size = 10\n",
+            run.listening()
+        ),
+    );
+    let started = std::time::Instant::now();
+    let output = run_to_end(&[&"run", &sender, &"--quiet"]);
+    let elapsed = started.elapsed();
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert_eq!(books(&err).delivered, 300, "{err}");
+    // 300 records at 200/s take over a second at the receiver.
+    assert!(elapsed > Duration::from_millis(1200), "sent in {elapsed:?}");
+    let mut ids: Vec<u64> = dir
+        .lines("received.jsonl")
+        .iter()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..300).collect::<Vec<_>>());
 
     run.terminate();
     let (code, err) = run.wait(Duration::from_secs(20));
