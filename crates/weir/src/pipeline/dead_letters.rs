@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use weir_core::Queue;
 
-use crate::ack::{AckSet, Outcome};
+use super::unflushed::Unflushed;
+use crate::ack::Outcome;
 use crate::error::PipelineError;
 use crate::io::DeadLetterSink;
 use crate::pipeline::context::{DeadLetterEntry, RunContext};
@@ -15,7 +16,7 @@ pub(crate) async fn run_dead_letters(
     ctx: Arc<RunContext>,
     input: Queue<DeadLetterEntry>,
 ) {
-    let mut written: Vec<(AckSet, Outcome)> = Vec::new();
+    let mut written = Unflushed::default();
     loop {
         let (letter, acks) = match input.try_get() {
             Ok(entry) => entry,
@@ -37,30 +38,18 @@ pub(crate) async fn run_dead_letters(
             stage: letter.stage.clone(),
             reason: letter.reason.clone(),
         };
-        written.push((acks, outcome));
+        written.push(acks, outcome);
     }
     flush(&mut sink, &mut written, &ctx).await;
 }
 
-async fn flush(
-    sink: &mut impl DeadLetterSink,
-    written: &mut Vec<(AckSet, Outcome)>,
-    ctx: &RunContext,
-) -> bool {
+async fn flush(sink: &mut impl DeadLetterSink, written: &mut Unflushed, ctx: &RunContext) -> bool {
     if written.is_empty() {
         return true;
     }
-    match sink.flush().await {
-        Ok(()) => {
-            for (acks, outcome) in written.drain(..) {
-                acks.finish(outcome);
-            }
-            true
-        }
-        Err(error) => {
-            written.clear();
-            ctx.fail(PipelineError::DeadLetterFailed(error.to_string()));
-            false
-        }
-    }
+    let flushed = sink.flush().await;
+    written
+        .settle(flushed)
+        .map_err(|reason| ctx.fail(PipelineError::DeadLetterFailed(reason)))
+        .is_ok()
 }

@@ -7,6 +7,7 @@ mod dead_letters;
 mod running;
 mod sink;
 mod source;
+mod unflushed;
 
 pub use builder::{Branch, Flow, LinkConfig, Pipeline, PipelineBuilder, ReadyPipeline};
 pub use running::{PipelineMonitor, RunningPipeline, ShutdownHandle, VERDICT_WINDOW};

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use weir_core::Queue;
 
-use crate::ack::{AckSet, Outcome};
+use super::unflushed::Unflushed;
+use crate::ack::Outcome;
 use crate::error::PipelineError;
 use crate::io::Sink;
 use crate::metrics::stage::StageMetrics;
@@ -25,7 +26,7 @@ pub(crate) async fn run_sink<T: Send + Sync + 'static>(
     ctx: Arc<RunContext>,
     input: Queue<Record<T>>,
 ) {
-    let mut written: Vec<AckSet> = Vec::with_capacity(FLUSH_EVERY);
+    let mut written = Unflushed::default();
     loop {
         let record = match input.try_get() {
             Ok(record) => record,
@@ -60,7 +61,7 @@ pub(crate) async fn run_sink<T: Send + Sync + 'static>(
         match failure {
             None => {
                 StageMetrics::add(&metrics.records_out, 1);
-                written.push(record.acks);
+                written.push(record.acks, Outcome::Delivered);
                 if written.len() >= FLUSH_EVERY
                     && !flush(&mut sink, &mut written, &name, &ctx).await
                 {
@@ -84,27 +85,21 @@ pub(crate) async fn run_sink<T: Send + Sync + 'static>(
 /// whether to go on.
 async fn flush<T>(
     sink: &mut impl Sink<T>,
-    written: &mut Vec<AckSet>,
+    written: &mut Unflushed,
     name: &Arc<str>,
     ctx: &RunContext,
 ) -> bool {
     if written.is_empty() {
         return true;
     }
-    match sink.flush().await {
-        Ok(()) => {
-            for acks in written.drain(..) {
-                acks.finish(Outcome::Delivered);
-            }
-            true
-        }
-        Err(error) => {
-            written.clear(); // dropping the tokens nacks them
+    let flushed = sink.flush().await;
+    written
+        .settle(flushed)
+        .map_err(|reason| {
             ctx.fail(PipelineError::SinkFailed {
                 stage: name.clone(),
-                reason: error.to_string(),
-            });
-            false
-        }
-    }
+                reason,
+            })
+        })
+        .is_ok()
 }
