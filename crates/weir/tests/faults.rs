@@ -264,3 +264,30 @@ proptest! {
         prop_assert_eq!(told, [books.delivered, books.filtered, books.dead_lettered, books.dropped, 0]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejecting_link_refuses_records_as_dropped_and_the_run_goes_on() {
+    let (source, outcomes) = AckingSource::new(300);
+    let sink = CollectSink {
+        delay: Some(Duration::from_millis(1)),
+        ..CollectSink::default()
+    };
+    let report = Pipeline::builder()
+        .source("numbers", source)
+        .map("pass", Ok)
+        .link(LinkConfig {
+            capacity: 2,
+            overflow: Overflow::Reject,
+        })
+        .sink("slow", sink.clone())
+        .run()
+        .await;
+    let books = report.accounting;
+    assert!(books.balances(), "{books}");
+    assert_eq!(books.received, 300, "the run went on to the end");
+    assert!(books.dropped > 0 && books.delivered > 0, "{books}");
+    assert!(outcomes.lock().unwrap().iter().all(|(_, o)| match o {
+        Outcome::Dropped { policy, stage } => policy == "reject" && stage.as_ref() == "slow",
+        other => *other == Outcome::Delivered,
+    }));
+}

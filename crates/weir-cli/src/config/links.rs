@@ -34,8 +34,7 @@ fn default_capacity() -> Spanned<NonZeroUsize> {
     Spanned::new(0..0, capacity)
 }
 
-/// `when_full`: what a full link does with one more record. (The engine's
-/// `reject` is not offered: a refused put ends the producing component.)
+/// `when_full`: what a full link does with one more record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WhenFull {
@@ -46,12 +45,15 @@ pub enum WhenFull {
     DropOldest,
     /// Drop the new record (counted as dropped).
     DropNewest,
+    /// Refuse the new record (counted as dropped, with the policy `reject`).
+    Reject,
 }
 
 impl WhenFull {
-    /// Whether the policy discards records.
+    /// Whether the policy discards records. In a pipeline a rejected record
+    /// is discarded too: no producer can hand it to anyone else.
     pub fn drops(self) -> bool {
-        self.overflow().drops_items()
+        self != WhenFull::Block
     }
 
     fn overflow(self) -> Overflow {
@@ -59,6 +61,7 @@ impl WhenFull {
             WhenFull::Block => Overflow::Block,
             WhenFull::DropOldest => Overflow::DropOldest,
             WhenFull::DropNewest => Overflow::DropNewest,
+            WhenFull::Reject => Overflow::Reject,
         }
     }
 }

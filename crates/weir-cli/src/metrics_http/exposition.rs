@@ -168,6 +168,18 @@ pub(super) fn render_metrics(snapshot: &PipelineSnapshot, verdicts: &[Verdict]) 
     }
     family(
         &mut text,
+        "weir_stage_gauge",
+        "gauge",
+        "A reading a stage exposes, e.g. its adaptive concurrency limit.",
+    );
+    for stage in &snapshot.stages {
+        for (gauge, value) in &stage.gauges {
+            let labels = stage_labels(stage, Some(("gauge", gauge)));
+            sample(&mut text, "weir_stage_gauge", &labels, *value);
+        }
+    }
+    family(
+        &mut text,
         "weir_share",
         "gauge",
         "Share of worker time starved, busy or blocked over the recent window.",

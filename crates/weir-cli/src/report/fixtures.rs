@@ -29,6 +29,7 @@ fn stage(name: &str, role: Role, workers: usize) -> StageSnapshot {
         starved: Duration::ZERO,
         blocked: Duration::ZERO,
         latency: Default::default(),
+        gauges: Vec::new(),
     }
 }
 

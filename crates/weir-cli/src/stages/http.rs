@@ -325,6 +325,13 @@ pub fn build_with_limit(
         let stage = stage.clone();
         async move { stage.run(record).await.map_err(Into::into) }
     });
+    let function = match &limit {
+        Some(adaptive) => {
+            let adaptive = adaptive.clone();
+            function.gauge("concurrency_limit", move || adaptive.current_limit() as f64)
+        }
+        None => function,
+    };
     Ok((function.concurrency(concurrency), limit))
 }
 

@@ -101,12 +101,19 @@ fn validate_warns_about_choices_that_defeat_backpressure() {
 }
 
 #[test]
-fn reject_is_not_a_link_policy() {
-    let (code, err) = validate(&format!("[links]\nwhen_full = \"reject\"\n{GOOD_TAIL}"));
+fn an_unknown_link_policy_names_the_ones_there_are() {
+    let (code, err) = validate(&format!("[links]\nwhen_full = \"discard\"\n{GOOD_TAIL}"));
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("pipeline.toml:2:13"), "{err}");
     assert!(
-        err.contains("`block`, `drop_oldest`, `drop_newest`"),
+        err.contains("`block`, `drop_oldest`, `drop_newest`, `reject`"),
         "{err}"
     );
+}
+
+#[test]
+fn reject_without_a_dead_letter_file_is_warned_about() {
+    let (code, err) = validate(&format!("[links]\nwhen_full = \"reject\"\n{GOOD_TAIL}"));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("warning"), "{err}");
 }

@@ -84,6 +84,8 @@ pub struct StageSnapshot {
     pub blocked: Duration,
     /// Per-record processing latency.
     pub latency: LatencySummary,
+    /// The stage's own readings, by name (e.g. `concurrency_limit`).
+    pub gauges: Vec<(Arc<str>, f64)>,
 }
 
 impl StageSnapshot {

@@ -10,6 +10,7 @@ use hdrhistogram::Histogram;
 use weir_core::QueueStats;
 
 use super::snapshot::{LatencySummary, Role, StageSnapshot};
+use crate::stage::Gauge;
 
 /// Reads a link's stats without knowing its item type.
 pub(crate) type QueueProbe = Box<dyn Fn() -> QueueStats + Send + Sync>;
@@ -34,6 +35,8 @@ pub(crate) struct StageMetrics {
     pub(crate) timeouts: AtomicU64,
     pub(crate) in_flight: AtomicU64,
     latency_micros: Mutex<Histogram<u64>>,
+    /// Readings the component exposes (see [`crate::stage::Stage::gauge`]).
+    pub(crate) gauges: Mutex<Vec<Gauge>>,
     /// When the component ended; from then on its time counts as starved.
     done_at: OnceLock<Instant>,
     /// The links this component reads from (none for a source; several for
@@ -57,6 +60,7 @@ impl StageMetrics {
             dead_letters: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
+            gauges: Mutex::default(),
             done_at: OnceLock::new(),
             latency_micros: Mutex::new(
                 Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 2)
@@ -127,6 +131,13 @@ impl StageMetrics {
             blocked: output.map_or(Duration::ZERO, |q| q.put_blocked),
             input,
             latency,
+            gauges: self
+                .gauges
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|gauge| (gauge.name.clone(), (gauge.read)()))
+                .collect(),
         }
     }
 }

@@ -405,13 +405,23 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Builds a link whose dropping policy (if any) finishes what it drops as
 /// [`Outcome::Dropped`] at `consumer`.
+///
+/// In a pipeline, [`Overflow::Reject`] refuses the incoming record just as
+/// [`Overflow::DropNewest`] does (no producer can hand a refused record to
+/// anyone else), so the link is built as `DropNewest` and reports the
+/// record as dropped under the policy `reject`.
 fn link_queue<T: Send + 'static>(config: LinkConfig, consumer: Arc<str>) -> Queue<Record<T>> {
+    let (overflow, policy_name) = match config.overflow {
+        Overflow::Reject => (Overflow::DropNewest, Some("reject")),
+        other => (other, None),
+    };
     Queue::builder(config.capacity.max(1))
-        .overflow(config.overflow)
+        .overflow(overflow)
         .on_drop(move |dropped: Dropped<Record<T>>| {
+            let policy = policy_name.map_or_else(|| dropped.reason.to_string(), str::to_owned);
             dropped.item.finish(Outcome::Dropped {
                 stage: consumer.clone(),
-                policy: dropped.reason.to_string(),
+                policy,
             });
         })
         .build()

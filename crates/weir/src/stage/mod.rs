@@ -15,4 +15,4 @@ pub(crate) mod transform;
 
 pub use attempt::{AttemptError, TimeoutPolicy};
 pub use retry::RetryPolicy;
-pub use spec::{Emit, Stage};
+pub use spec::{Emit, Gauge, Stage};

@@ -68,6 +68,15 @@ pub struct Stage<T, U> {
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) rate: Option<Arc<RateLimit>>,
     pub(crate) fail_fast: bool,
+    pub(crate) gauges: Vec<Gauge>,
+}
+
+/// A named reading a stage exposes with its metrics (e.g. an adaptive
+/// concurrency limit), read each time a snapshot is taken.
+#[derive(Clone)]
+pub struct Gauge {
+    pub(crate) name: Arc<str>,
+    pub(crate) read: Arc<dyn Fn() -> f64 + Send + Sync>,
 }
 
 impl<T: Send + 'static, U: Send + 'static> Stage<T, U> {
@@ -80,6 +89,7 @@ impl<T: Send + 'static, U: Send + 'static> Stage<T, U> {
             retry: None,
             rate: None,
             fail_fast: false,
+            gauges: Vec::new(),
         }
     }
 
@@ -157,6 +167,16 @@ impl<T: Send + 'static, U: Send + 'static> Stage<T, U> {
     /// Wait for this rate limit before each attempt.
     pub fn rate_limit(mut self, limit: Arc<RateLimit>) -> Self {
         self.rate = Some(limit);
+        self
+    }
+
+    /// Exposes a reading with this stage's metrics, e.g. its adaptive
+    /// concurrency limit: `stage.gauge("concurrency_limit", move || limit.current_limit() as f64)`.
+    pub fn gauge(mut self, name: &str, read: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
+        self.gauges.push(Gauge {
+            name: name.into(),
+            read: Arc::new(read),
+        });
         self
     }
 
