@@ -2,7 +2,7 @@
 //!
 //! * [`ConcurrencyLimit`]: at most `n` operations in flight (a semaphore).
 //! * [`RateLimit`]: at most a [`Rate`] of operations started, with a burst
-//!   (GCRA, by the `governor` crate).
+//!   (GCRA on tokio's clock).
 //! * [`AdaptiveConcurrency`]: a concurrency limit that moves with the
 //!   service, by [AIMD](Aimd) or a [latency gradient](Gradient).
 //! * [`OpTimeout`] / [`TimedOut`]: one per-operation timeout for any of them,

@@ -170,12 +170,6 @@ impl Rate {
     pub fn per_second_f64(&self) -> f64 {
         f64::from(self.count.get()) / self.period.as_secs_f64()
     }
-
-    pub(crate) fn quota(&self) -> governor::Quota {
-        governor::Quota::with_period(self.interval())
-            .expect("a Rate's interval is at least one nanosecond")
-            .allow_burst(self.burst)
-    }
 }
 
 const UNITS: &[(&str, Duration)] = &[
