@@ -801,3 +801,22 @@ async fn blocked_time_counts_waits_still_in_progress() {
         "{done:?}"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_consumer_that_always_finds_items_still_lets_other_tasks_run() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let queue = Queue::unbounded();
+    for n in 0..10_000u32 {
+        queue.try_put(n).unwrap();
+    }
+    let other_ran = Arc::new(AtomicBool::new(false));
+    let flag = other_ran.clone();
+    tokio::spawn(async move { flag.store(true, Ordering::SeqCst) });
+    let mut ran_before_the_end = false;
+    for _ in 0..10_000 {
+        queue.get().await.unwrap();
+        ran_before_the_end |= other_ran.load(Ordering::SeqCst);
+    }
+    assert!(ran_before_the_end, "get spends tokio's budget and yields");
+}

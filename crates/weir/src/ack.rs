@@ -14,7 +14,9 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use smallvec::SmallVec;
 
@@ -148,7 +150,7 @@ impl AckToken {
     }
 
     fn finish_shared(shared: &AckShared, outcome: Outcome) {
-        let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = shared.state.lock();
         if state
             .0
             .as_ref()

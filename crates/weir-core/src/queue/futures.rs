@@ -10,6 +10,28 @@ use tokio::time::Instant;
 use super::core::{Admission, Shared, WaitKind};
 use super::error::PutError;
 
+/// Polls `poll` within tokio's cooperative budget, as tokio's own channels
+/// do: a consumer that keeps finding the queue ready still yields to the
+/// scheduler once its budget is spent, so a tight consumer loop cannot
+/// starve the other tasks of its worker thread. Outside a tokio runtime
+/// there is no budget and this is a plain poll.
+///
+/// Only `get` is budgeted: a producer yields anyway whenever the queue is
+/// full, and budgeting `put` as well measured slower in every shape
+/// (1P/1C cap 1024: ~4.8 M items/s with both, ~9 M/s with `get` alone;
+/// `weir-bench child queue weir 1 1 1024 1000000`).
+fn cooperatively<R>(
+    cx: &mut Context<'_>,
+    poll: impl FnOnce(&mut Context<'_>) -> Poll<R>,
+) -> Poll<R> {
+    let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+    let result = poll(cx);
+    if result.is_ready() {
+        coop.made_progress();
+    }
+    result
+}
+
 /// A registration in one of the queue's wait lists.
 struct Wait {
     key: usize,
@@ -62,6 +84,12 @@ impl<T> Future for Put<'_, T> {
     type Output = Result<(), PutError<T>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.poll_put(cx)
+    }
+}
+
+impl<T> Put<'_, T> {
+    fn poll_put(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), PutError<T>>> {
         let this = self.get_mut();
         let shared = this.shared;
         let item = this.item.take().expect("Put polled after completion");
@@ -134,6 +162,12 @@ impl<T> Future for Get<'_, T> {
     type Output = Option<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        cooperatively(cx, |cx| self.poll_get(cx))
+    }
+}
+
+impl<T> Get<'_, T> {
+    fn poll_get(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.get_mut();
         let shared = this.shared;
         let mut state = shared.lock();

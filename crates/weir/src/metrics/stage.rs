@@ -34,7 +34,7 @@ pub(crate) struct StageMetrics {
     pub(crate) dead_letters: AtomicU64,
     pub(crate) timeouts: AtomicU64,
     pub(crate) in_flight: AtomicU64,
-    latency_micros: Mutex<Histogram<u64>>,
+    latency_micros: parking_lot::Mutex<Histogram<u64>>,
     /// Readings the component exposes (see [`crate::stage::Stage::gauge`]).
     pub(crate) gauges: Mutex<Vec<Gauge>>,
     /// When the component ended; from then on its time counts as starved.
@@ -62,7 +62,7 @@ impl StageMetrics {
             in_flight: AtomicU64::new(0),
             gauges: Mutex::default(),
             done_at: OnceLock::new(),
-            latency_micros: Mutex::new(
+            latency_micros: parking_lot::Mutex::new(
                 Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 2)
                     .expect("bounds and 2 significant figures are valid"),
             ),
@@ -90,10 +90,7 @@ impl StageMetrics {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         let Some(started) = started else { return };
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.latency_micros
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .saturating_record(micros.max(1));
+        self.latency_micros.lock().saturating_record(micros.max(1));
     }
 
     /// Marks the component ended (its input exhausted, or stopped).
@@ -110,10 +107,7 @@ impl StageMetrics {
         let input = combined(&self.inputs);
         let output = combined(&self.outputs);
         let latency = {
-            let histogram = self
-                .latency_micros
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let histogram = self.latency_micros.lock();
             LatencySummary::from_micros(&histogram)
         };
         StageSnapshot {
