@@ -217,101 +217,47 @@ fn run_tokio(rt: &Runtime, s: Shape) -> Duration {
     })
 }
 
-fn run_async_channel(rt: &Runtime, s: Shape) -> Duration {
-    rt.block_on(async {
-        let (tx, rx) = async_channel::bounded::<u64>(s.capacity);
-        let producers = (0..s.producers)
-            .map(|i| {
-                let tx = tx.clone();
-                async move {
-                    for n in slice(s.items, i, s.producers) {
-                        tx.send(n).await.expect("channel open");
-                    }
-                }
+/// The MPMC peers differ only in how a channel is made and what their send
+/// and receive methods are called; one body serves them all.
+macro_rules! mpmc_peer {
+    ($run:ident, $make:path, $send:ident, $recv:ident) => {
+        fn $run(rt: &Runtime, s: Shape) -> Duration {
+            rt.block_on(async {
+                let (tx, rx) = $make(s.capacity);
+                let producers = (0..s.producers)
+                    .map(|i| {
+                        let tx = tx.clone();
+                        async move {
+                            for n in slice(s.items, i, s.producers) {
+                                tx.$send(n).await.expect("channel open");
+                            }
+                        }
+                    })
+                    .collect();
+                drop(tx);
+                let consumers = (0..s.consumers)
+                    .map(|_| {
+                        let rx = rx.clone();
+                        async move {
+                            let (mut count, mut sum) = (0, 0u64);
+                            while let Ok(n) = rx.$recv().await {
+                                count += 1;
+                                sum = sum.wrapping_add(n);
+                            }
+                            (count, sum)
+                        }
+                    })
+                    .collect();
+                drop(rx);
+                drive(s.items, producers, consumers, || {}).await
             })
-            .collect();
-        drop(tx);
-        let consumers = (0..s.consumers)
-            .map(|_| {
-                let rx = rx.clone();
-                async move {
-                    let (mut count, mut sum) = (0, 0u64);
-                    while let Ok(n) = rx.recv().await {
-                        count += 1;
-                        sum = sum.wrapping_add(n);
-                    }
-                    (count, sum)
-                }
-            })
-            .collect();
-        drop(rx);
-        drive(s.items, producers, consumers, || {}).await
-    })
+        }
+    };
 }
 
-fn run_flume(rt: &Runtime, s: Shape) -> Duration {
-    rt.block_on(async {
-        let (tx, rx) = flume::bounded::<u64>(s.capacity);
-        let producers = (0..s.producers)
-            .map(|i| {
-                let tx = tx.clone();
-                async move {
-                    for n in slice(s.items, i, s.producers) {
-                        tx.send_async(n).await.expect("channel open");
-                    }
-                }
-            })
-            .collect();
-        drop(tx);
-        let consumers = (0..s.consumers)
-            .map(|_| {
-                let rx = rx.clone();
-                async move {
-                    let (mut count, mut sum) = (0, 0u64);
-                    while let Ok(n) = rx.recv_async().await {
-                        count += 1;
-                        sum = sum.wrapping_add(n);
-                    }
-                    (count, sum)
-                }
-            })
-            .collect();
-        drop(rx);
-        drive(s.items, producers, consumers, || {}).await
-    })
-}
-
-fn run_kanal(rt: &Runtime, s: Shape) -> Duration {
-    rt.block_on(async {
-        let (tx, rx) = kanal::bounded_async::<u64>(s.capacity);
-        let producers = (0..s.producers)
-            .map(|i| {
-                let tx = tx.clone();
-                async move {
-                    for n in slice(s.items, i, s.producers) {
-                        tx.send(n).await.expect("channel open");
-                    }
-                }
-            })
-            .collect();
-        drop(tx);
-        let consumers = (0..s.consumers)
-            .map(|_| {
-                let rx = rx.clone();
-                async move {
-                    let (mut count, mut sum) = (0, 0u64);
-                    while let Ok(n) = rx.recv().await {
-                        count += 1;
-                        sum = sum.wrapping_add(n);
-                    }
-                    (count, sum)
-                }
-            })
-            .collect();
-        drop(rx);
-        drive(s.items, producers, consumers, || {}).await
-    })
-}
+mpmc_peer!(run_async_channel, async_channel::bounded::<u64>, send, recv);
+mpmc_peer!(run_flume, flume::bounded::<u64>, send_async, recv_async);
+mpmc_peer!(run_kanal, kanal::bounded_async::<u64>, send, recv);
 
 /// Entry point of `weir-bench child queue <peer> <P> <C> <capacity> <items> [runs]`:
 /// runs one peer alone, for profiling (`perf record -g -- weir-bench child queue weir 1 1 1024 5000000`).
