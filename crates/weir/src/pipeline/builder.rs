@@ -178,7 +178,7 @@ impl<T: Send + 'static> Flow<T> {
             len: Box::new(move || held.len()),
             abandon: {
                 let queue = queue.clone();
-                Box::new(move || queue.shutdown_immediate().len())
+                Box::new(move || drop(queue.shutdown_immediate()))
             },
         });
         (self.build, queue)

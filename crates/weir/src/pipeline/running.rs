@@ -24,9 +24,8 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 pub(crate) struct Link {
     pub(crate) consumer: Arc<str>,
     pub(crate) len: Box<dyn Fn() -> usize + Send + Sync>,
-    /// Shuts the link at once and drops what it holds (nacking it);
-    /// returns how many records that was.
-    pub(crate) abandon: Box<dyn Fn() -> usize + Send + Sync>,
+    /// Shuts the link at once and drops what it holds, nacking it.
+    pub(crate) abandon: Box<dyn Fn() + Send + Sync>,
 }
 
 /// Stops a running pipeline; cheap to clone and to move into a signal
@@ -197,7 +196,7 @@ impl RunningPipeline {
     /// Waits for the run to end (the source exhausted and everything drained,
     /// or a stop) and reports.
     pub async fn wait(self) -> RunReport {
-        if let Err(error) = (&mut { self.main }).await {
+        if let Err(error) = self.main.await {
             self.ctx.fail(PipelineError::Internal(error.to_string()));
         }
         self.ctx.tasks.close();
