@@ -141,9 +141,13 @@ async fn a_retried_record_counts_its_attempts_and_gives_up_after_the_last() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dropping_link_reports_dropped_never_delivered() {
-    let (source, outcomes) = AckingSource::new(500);
+/// `count` records through a pass-through stage into a slow sink behind a
+/// 2-slot link with the given policy.
+async fn run_behind_a_full_link(
+    count: u64,
+    overflow: Overflow,
+) -> (weir::RunReport, common::Outcomes, CollectSink) {
+    let (source, outcomes) = AckingSource::new(count);
     let sink = CollectSink {
         delay: Some(Duration::from_millis(1)),
         ..CollectSink::default()
@@ -153,11 +157,17 @@ async fn a_dropping_link_reports_dropped_never_delivered() {
         .map("pass", Ok)
         .link(LinkConfig {
             capacity: 2,
-            overflow: Overflow::DropNewest,
+            overflow,
         })
         .sink("slow", sink.clone())
         .run()
         .await;
+    (report, outcomes, sink)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropping_link_reports_dropped_never_delivered() {
+    let (report, outcomes, sink) = run_behind_a_full_link(500, Overflow::DropNewest).await;
     let books = report.accounting;
     assert!(books.balances(), "{books}");
     assert!(
@@ -267,21 +277,7 @@ proptest! {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejecting_link_refuses_records_as_dropped_and_the_run_goes_on() {
-    let (source, outcomes) = AckingSource::new(300);
-    let sink = CollectSink {
-        delay: Some(Duration::from_millis(1)),
-        ..CollectSink::default()
-    };
-    let report = Pipeline::builder()
-        .source("numbers", source)
-        .map("pass", Ok)
-        .link(LinkConfig {
-            capacity: 2,
-            overflow: Overflow::Reject,
-        })
-        .sink("slow", sink.clone())
-        .run()
-        .await;
+    let (report, outcomes, _) = run_behind_a_full_link(300, Overflow::Reject).await;
     let books = report.accounting;
     assert!(books.balances(), "{books}");
     assert_eq!(books.received, 300, "the run went on to the end");

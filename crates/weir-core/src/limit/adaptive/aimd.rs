@@ -90,27 +90,21 @@ impl Aimd {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-
-    fn sample(limit: f64, latency_ms: u64, in_flight: usize) -> Sample {
-        Sample {
-            limit,
-            overloaded: false,
-            latency: Duration::from_millis(latency_ms),
-            min_latency: Some(Duration::from_millis(10)),
-            in_flight,
-        }
-    }
 
     #[test]
     fn grows_by_one_over_limit_when_in_use() {
         let aimd = Aimd::default();
-        assert_eq!(aimd.decide(&sample(10.0, 10, 10)), Decision::Set(10.1));
-        assert_eq!(aimd.decide(&sample(10.0, 14, 5)), Decision::Set(10.1));
+        assert_eq!(
+            aimd.decide(&Sample::success(10.0, 10, 10)),
+            Decision::Set(10.1)
+        );
+        assert_eq!(
+            aimd.decide(&Sample::success(10.0, 14, 5)),
+            Decision::Set(10.1)
+        );
         // Half the limit unused: a success proves nothing.
-        assert_eq!(aimd.decide(&sample(10.0, 10, 4)), Decision::Keep);
+        assert_eq!(aimd.decide(&Sample::success(10.0, 10, 4)), Decision::Keep);
     }
 
     #[test]
@@ -118,15 +112,21 @@ mod tests {
         let aimd = Aimd::default();
         let overloaded = Sample {
             overloaded: true,
-            ..sample(10.0, 0, 10)
+            ..Sample::success(10.0, 0, 10)
         };
         assert_eq!(aimd.decide(&overloaded), Decision::Backoff(9.0));
-        assert_eq!(aimd.decide(&sample(10.0, 16, 10)), Decision::Backoff(9.0));
+        assert_eq!(
+            aimd.decide(&Sample::success(10.0, 16, 10)),
+            Decision::Backoff(9.0)
+        );
         let patient = Aimd {
             latency_tolerance: f64::INFINITY,
             ..aimd
         };
-        assert_eq!(patient.decide(&sample(10.0, 1000, 10)), Decision::Set(10.1));
+        assert_eq!(
+            patient.decide(&Sample::success(10.0, 1000, 10)),
+            Decision::Set(10.1)
+        );
     }
 
     #[test]

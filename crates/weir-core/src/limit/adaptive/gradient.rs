@@ -130,19 +130,7 @@ impl Gradient {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-
-    fn sample(limit: f64, latency_ms: u64, in_flight: usize) -> Sample {
-        Sample {
-            limit,
-            overloaded: false,
-            latency: Duration::from_millis(latency_ms),
-            min_latency: Some(Duration::from_millis(10)),
-            in_flight,
-        }
-    }
 
     fn set(decision: Decision) -> f64 {
         match decision {
@@ -155,7 +143,7 @@ mod tests {
     fn grows_by_headroom_at_minimum_latency() {
         let gradient = Gradient::default();
         // target = 16 × 1 + 4, moved 0.2 / 16 of the way: 16.05
-        assert!((set(gradient.decide(&sample(16.0, 10, 16))) - 16.05).abs() < 1e-9);
+        assert!((set(gradient.decide(&Sample::success(16.0, 10, 16))) - 16.05).abs() < 1e-9);
     }
 
     #[test]
@@ -165,18 +153,18 @@ mod tests {
             ..Gradient::default()
         };
         // Latency doubled: target 8, moved 0.2 / 16 of the way from 16: 15.9
-        assert!((set(gradient.decide(&sample(16.0, 20, 16))) - 15.9).abs() < 1e-9);
+        assert!((set(gradient.decide(&Sample::success(16.0, 20, 16))) - 15.9).abs() < 1e-9);
         // Latency ×10 still targets half.
-        assert!((set(gradient.decide(&sample(16.0, 100, 16))) - 15.9).abs() < 1e-9);
+        assert!((set(gradient.decide(&Sample::success(16.0, 100, 16))) - 15.9).abs() < 1e-9);
     }
 
     #[test]
     fn idle_limit_does_not_grow_and_overload_backs_off() {
         let gradient = Gradient::default();
-        assert!((set(gradient.decide(&sample(16.0, 10, 2))) - 16.0).abs() < 1e-9);
+        assert!((set(gradient.decide(&Sample::success(16.0, 10, 2))) - 16.0).abs() < 1e-9);
         let overloaded = Sample {
             overloaded: true,
-            ..sample(16.0, 0, 16)
+            ..Sample::success(16.0, 0, 16)
         };
         assert_eq!(gradient.decide(&overloaded), Decision::Backoff(16.0 * 0.9));
     }

@@ -221,6 +221,21 @@ struct Sample {
     in_flight: usize,
 }
 
+#[cfg(test)]
+impl Sample {
+    /// A success taking `latency_ms` against a 10 ms baseline, for the
+    /// algorithms' unit tests.
+    fn success(limit: f64, latency_ms: u64, in_flight: usize) -> Sample {
+        Sample {
+            limit,
+            overloaded: false,
+            latency: Duration::from_millis(latency_ms),
+            min_latency: Some(Duration::from_millis(10)),
+            in_flight,
+        }
+    }
+}
+
 impl Sample {
     /// Whether the limit was being used when the operation started (half of
     /// it or more, as in Netflix's limiters): only then is a success evidence
