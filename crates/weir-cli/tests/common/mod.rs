@@ -10,6 +10,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use weir::AccountingSnapshot;
+
 /// A temp directory holding a test's pipeline file and outputs.
 pub struct Workdir {
     dir: tempfile::TempDir,
@@ -181,20 +183,9 @@ impl Drop for Running {
     }
 }
 
-/// The books from the end-of-run line `in N = delivered D + filtered F +
-/// dead-lettered X + dropped P + nacked K`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Books {
-    pub received: u64,
-    pub delivered: u64,
-    pub filtered: u64,
-    pub dead_lettered: u64,
-    pub dropped: u64,
-    pub nacked: u64,
-}
-
-/// The last books line of `stderr`.
-pub fn books(stderr: &str) -> Books {
+/// The books from the last end-of-run line of `stderr` (`in N = delivered
+/// D + filtered F + dead-lettered X + dropped P + nacked K`).
+pub fn books(stderr: &str) -> AccountingSnapshot {
     let line = stderr
         .lines()
         .rev()
@@ -205,7 +196,7 @@ pub fn books(stderr: &str) -> Books {
         .filter(|part| !part.is_empty())
         .map(|part| part.parse().unwrap())
         .collect();
-    Books {
+    AccountingSnapshot {
         received: numbers[0],
         delivered: numbers[1],
         filtered: numbers[2],
