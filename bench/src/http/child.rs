@@ -11,7 +11,6 @@ use serde_json::json;
 use weir::io::{iter_source, sink_fn};
 use weir::Pipeline;
 use weir_cli::record::{payload, Payload};
-use weir_cli::stages::http::{build_with_limit, HttpStageConfig};
 
 /// `child http-weir BASE N CONCURRENCY` (a number or `adaptive`).
 pub fn weir(args: &[String]) -> Result<(), String> {
@@ -19,22 +18,19 @@ pub fn weir(args: &[String]) -> Result<(), String> {
         return Err(format!("expected BASE N CONCURRENCY, got {args:?}"));
     };
     let n: u64 = n.parse().map_err(|e| format!("bad N {n:?}: {e}"))?;
-    let mut fields = json!({
-        "url": format!("{base}/items/{{id}}"),
-        "timeout": "10s",
-        "retries": 3,
-    });
-    if concurrency == "adaptive" {
-        fields["concurrency"] = json!("adaptive");
-        fields["max_concurrency"] = json!(256);
+    let concurrency = if concurrency == "adaptive" {
+        "\"adaptive\"\nmax_concurrency = 256".to_owned()
     } else {
         let fixed: usize = concurrency
             .parse()
             .map_err(|e| format!("bad concurrency {concurrency:?}: {e}"))?;
-        fields["concurrency"] = json!(fixed);
-    }
-    let config: HttpStageConfig = serde_json::from_value(fields).map_err(|e| e.to_string())?;
-    let (stage, limit) = build_with_limit(&config, "fetch")?;
+        fixed.to_string()
+    };
+    let table = format!(
+        "url = \"{base}/items/{{id}}\"\ntimeout = \"10s\"\n\
+         retries = {{ max_attempts = 3 }}\nconcurrency = {concurrency}\n"
+    );
+    let (stage, limit) = weir_cli::parts::http_stage(&table, "fetch")?;
     let ok = Arc::new(AtomicU64::new(0));
     let counted = ok.clone();
     let report = crate::queue::runtime().block_on(

@@ -6,37 +6,38 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use weir::{Pipeline, ReadyPipeline};
+use weir::{BoxError, Pipeline, ReadyPipeline};
 
-use crate::config::PipelineConfig;
+use crate::pipeline_file::PipelineConfig;
 use crate::sinks::dead_letter::DeadLetterOutput;
 use crate::stages::{batch, stage_names, BuiltStage};
 
 /// A connector that could not be opened or built.
 #[derive(Debug, thiserror::Error)]
-#[error("{what}: {message}")]
-pub struct AssembleError {
+#[error("{what}: {source}")]
+pub(crate) struct AssembleError {
     /// Which part of the pipeline (`source`, `stage parse`, `sink`, ...).
-    pub what: String,
+    pub(crate) what: String,
     /// Why.
-    pub message: String,
+    #[source]
+    pub(crate) source: BoxError,
     /// Where the part is in the pipeline file, if it is there.
-    pub span: Option<Range<usize>>,
+    pub(crate) span: Option<Range<usize>>,
 }
 
 /// A pipeline ready to start, and what to tell the user about it.
-pub struct Assembled {
+pub(crate) struct Assembled {
     /// The pipeline.
-    pub pipeline: ReadyPipeline,
+    pub(crate) pipeline: ReadyPipeline,
     /// The address the source listens on, for a listening source.
-    pub listening: Option<SocketAddr>,
+    pub(crate) listening: Option<SocketAddr>,
     /// The dead-letter file, if any.
-    pub dead_letter_path: Option<PathBuf>,
+    pub(crate) dead_letter_path: Option<PathBuf>,
 }
 
 /// Builds the pipeline `config` describes; `dead_letter` (from
 /// `--dead-letter`) overrides the file's `[dead_letter]`.
-pub async fn assemble(
+pub(crate) async fn assemble(
     config: &PipelineConfig,
     dead_letter: Option<&Path>,
     quiet: bool,
@@ -44,23 +45,17 @@ pub async fn assemble(
     let fail = |what: &str, span: &Option<Range<usize>>| {
         let what = what.to_owned();
         let span = span.clone();
-        move |message: String| AssembleError {
-            what,
-            message,
-            span,
-        }
+        move |source: BoxError| AssembleError { what, source, span }
     };
-    let source_kind = config.source.config.kind();
-    let source = config
-        .source
-        .config
-        .build()
+    let source_spec = &config.source.spec;
+    let source = source_spec
+        .open()
         .await
         .map_err(fail("source", &config.source.span))?;
     let listening = source.local_addr();
     let mut flow = Pipeline::builder()
         .links(config.links.link_config())
-        .source(source_kind, source);
+        .source(source_spec.kind(), source);
     for (stage, name) in config.stages.iter().zip(stage_names(&config.stages)) {
         let built = stage
             .build(&name)
@@ -72,26 +67,23 @@ pub async fn assemble(
                 .map(&format!("{name}.join"), |records| Ok(batch::join(records))),
         };
     }
-    let sink_section = &config.sink.config;
-    let sink = sink_section
-        .config
-        .build()
+    let sink_config = &config.sink;
+    let sink = sink_config
+        .spec
+        .open()
         .await
-        .map_err(fail("sink", &config.sink.span))?;
-    let dead_letter_path = dead_letter.map(Path::to_owned).or_else(|| {
-        config
-            .dead_letter
-            .as_ref()
-            .map(|d| PathBuf::from(&d.path.0))
-    });
+        .map_err(fail("sink", &sink_config.span))?;
+    let dead_letter_path = dead_letter
+        .map(Path::to_owned)
+        .or_else(|| config.dead_letter.as_ref().map(|d| PathBuf::from(&d.path)));
     let dead_letters = DeadLetterOutput::open(dead_letter_path.as_deref(), quiet)
         .await
-        .map_err(fail("dead-letter output", &None))?;
+        .map_err(|message| fail("dead-letter output", &None)(message.into()))?;
     let pipeline = flow
         .sink_with_retry(
-            sink_section.config.kind(),
+            sink_config.spec.kind(),
             sink,
-            sink_section.options.retry_policy(),
+            sink_config.options.retry_policy(),
         )
         .dead_letters(dead_letters);
     Ok(Assembled {

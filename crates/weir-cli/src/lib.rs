@@ -1,20 +1,42 @@
 //! The `weir` command: backpressure-correct pipelines from a TOML file.
 //!
-//! The binary (`src/main.rs`) parses flags ([`cli`]) and wires these
-//! modules: [`config`] (the file and its errors), [`sources`], [`stages`],
-//! [`sinks`] (connectors, one file each), [`assemble`] (config to pipeline),
-//! [`signals`], [`exit_code`], `view` (live terminal view and end summary),
-//! `report` (HTML/JSON run report), `metrics_http` (Prometheus endpoint).
+//! [`main`] is the whole command (`src/main.rs` only calls it). Inside, by
+//! layer, lowest first:
+//!
+//! * `config`: the parsing kit (document, spans, errors, units, `${NAME}`
+//!   interpolation, the retry dialect, `[links]`); imports no connector.
+//! * `connector`: what a source, stage or sink connector is, and the
+//!   registry entry that makes one known; `http_client` and `template`,
+//!   shared by the connectors that need them.
+//! * `sources`, `stages`, `sinks`: the connectors, one file each, each
+//!   registry one list (`SOURCES`, `STAGES`, `SINKS`).
+//! * `pipeline_file` (the whole file, checked, and its warnings) and
+//!   `assemble` (the file to a pipeline).
+//! * `figures` (numbers as people read them, rates, the summary row),
+//!   shared by `view` (live view, end summary), `report` (HTML/JSON) and
+//!   `metrics_http` (Prometheus), which do not import each other.
+//! * `app` (the command), `cli` (its flags), `signals`, `exit_code`.
+//!
+//! The public items below are the narrow surface the tests and the bench
+//! use.
 
-pub mod assemble;
-pub mod cli;
-pub mod config;
-pub mod exit_code;
-pub mod metrics_http;
+mod app;
+mod assemble;
+mod cli;
+mod config;
+mod connector;
+mod exit_code;
+mod http_client;
+mod metrics_http;
+pub mod parts;
+mod pipeline_file;
 pub mod record;
 pub mod report;
-pub mod signals;
-pub mod sinks;
-pub mod sources;
-pub mod stages;
+mod signals;
+mod sinks;
+mod sources;
+mod stages;
+mod template;
 pub mod view;
+
+pub use app::main;

@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use weir::io::{iter_source, sink_fn, DeadLetter, DeadLetterSink};
 use weir::{BoxError, Pipeline, RunReport};
 use weir_cli::record::{payload, Payload};
-use weir_cli::stages::http::{build_with_limit, HttpStageConfig};
 use weir_testserver::{Faults, RunningServer, ServerConfig};
 
 /// Dead letters by the `id` of their record.
@@ -26,17 +25,42 @@ impl DeadLetterSink for DeadLetters {
     }
 }
 
-fn stage_config(fields: Value) -> HttpStageConfig {
-    serde_json::from_value(fields).expect("a valid http stage config")
+/// A connector's table: TOML built from `fields`.
+fn stage_config(fields: Value) -> String {
+    let Value::Object(fields) = fields else {
+        panic!("fields must be an object")
+    };
+    fields
+        .iter()
+        .map(|(key, value)| format!("{key} = {}\n", toml_value(value)))
+        .collect()
+}
+
+/// A JSON value written as a TOML value (objects as inline tables).
+fn toml_value(value: &Value) -> String {
+    match value {
+        Value::Object(fields) => {
+            let fields: Vec<String> = fields
+                .iter()
+                .map(|(key, value)| format!("{key} = {}", toml_value(value)))
+                .collect();
+            format!("{{ {} }}", fields.join(", "))
+        }
+        Value::Array(values) => {
+            let values: Vec<String> = values.iter().map(toml_value).collect();
+            format!("[{}]", values.join(", "))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Runs `records` ids through the stage; returns the report, the outputs
 /// and the dead letters.
 async fn run(
-    config: &HttpStageConfig,
+    config: &str,
     records: u64,
 ) -> (RunReport, Vec<Payload>, Vec<(u64, String)>, Option<usize>) {
-    let (stage, limit) = build_with_limit(config, "fetch").unwrap();
+    let (stage, limit) = weir_cli::parts::http_stage(config, "fetch").unwrap();
     let outputs = Arc::new(Mutex::new(Vec::new()));
     let dead = DeadLetters::default();
     let sink_outputs = outputs.clone();
@@ -106,10 +130,8 @@ async fn faults_end_delivered_or_dead_lettered_once_and_retry_after_is_honoured(
         "url": format!("{}/items/{{id}}", server.url()),
         "concurrency": 32,
         "timeout": "300ms",
-        "retries": 3,
+        "retries": { "max_attempts": 3, "backoff": "20ms", "max_backoff": "2s" },
         "retry_budget": 0.5,
-        "backoff_base": "20ms",
-        "backoff_max": "2s",
     }));
     const RECORDS: u64 = 600;
     let (report, outputs, dead, _) = run(&config, RECORDS).await;
@@ -155,7 +177,7 @@ async fn a_record_without_the_url_field_is_dead_lettered() {
         .await
         .unwrap();
     let config = stage_config(json!({ "url": format!("{}/users/{{user.name}}", server.url()) }));
-    let (stage, _) = build_with_limit(&config, "fetch").unwrap();
+    let (stage, _) = weir_cli::parts::http_stage(&config, "fetch").unwrap();
     let dead = DeadLetters::default();
     let records = [json!({"id": 1, "user": {"name": "ada"}}), json!({"id": 2})];
     let report = Pipeline::builder()
@@ -190,9 +212,8 @@ async fn adaptive_settles(algorithm: &str) -> usize {
         "algorithm": algorithm,
         "max_concurrency": 128,
         "timeout": "2s",
-        "retries": 5,
+        "retries": { "max_attempts": 5, "backoff": "10ms" },
         "retry_budget": 1.0,
-        "backoff_base": "10ms",
     }));
     let (report, outputs, dead, limit) = run(&config, 2500).await;
     assert!(report.accounting.balances());
@@ -217,23 +238,33 @@ async fn adaptive_gradient_settles_near_capacity() {
 
 #[test]
 fn config_errors_are_explained() {
-    let parse = |fields| serde_json::from_value::<HttpStageConfig>(fields);
-    let error = parse(json!({"url": "x", "concurrency": "lots"}))
-        .unwrap_err()
-        .to_string();
+    let parse = |fields| weir_cli::parts::http_stage(&stage_config(fields), "s").map(drop);
+    let url = "http://127.0.0.1:1/x";
+    let error = parse(json!({"url": url, "concurrency": "lots"})).unwrap_err();
     assert!(error.contains("adaptive"), "{error}");
-    let error = parse(json!({"url": "x", "methd": "GET"}))
-        .unwrap_err()
-        .to_string();
-    assert!(error.contains("methd"), "{error}");
-    let fixed_with_max = stage_config(json!({"url": "x", "concurrency": 4, "max_concurrency": 9}));
-    assert!(weir_cli::stages::http::build(&fixed_with_max, "s").is_err());
+    let error = parse(json!({"url": url, "methd": "GET"})).unwrap_err();
+    assert!(error.contains("unknown field `methd`"), "{error}");
+    // Every key the stage takes is listed, the HTTP client's included.
+    assert!(error.contains("url, method, body"), "{error}");
+    assert!(error.contains("retry_budget, tls"), "{error}");
+    let error = parse(json!({"url": url, "concurrency": 4, "max_concurrency": 9})).unwrap_err();
+    assert!(error.contains("need concurrency = \"adaptive\""), "{error}");
+    // The old retry dialect is refused with the new form shown.
+    let error = parse(json!({"url": url, "retries": 4})).unwrap_err();
+    assert!(
+        error.contains("write `retries = { max_attempts = 4,"),
+        "{error}"
+    );
+    let error = parse(json!({"url": url, "backoff_base": "5ms"})).unwrap_err();
+    assert!(error.contains("`backoff_base` is the old form"), "{error}");
+    // A URL that cannot work is a config error, not a retried failure.
+    let error = parse(json!({"url": "ftp://127.0.0.1/x"})).unwrap_err();
+    assert!(error.contains("scheme `ftp`"), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_sink_posts_batches_and_retries_failed_ones() {
     use weir::io::Sink;
-    use weir_cli::sinks::http::{build, HttpSinkConfig};
 
     let server = weir_testserver::start(ServerConfig {
         base_latency: Duration::from_millis(1),
@@ -246,15 +277,14 @@ async fn http_sink_posts_batches_and_retries_failed_ones() {
     })
     .await
     .unwrap();
-    let config: HttpSinkConfig = serde_json::from_value(json!({
+    let config = stage_config(json!({
+        "type": "http",
         "url": format!("{}/ingest", server.url()),
         "batch_size": 100,
-        "retries": 8,
+        "retries": { "max_attempts": 8, "backoff": "5ms" },
         "retry_budget": 1.0,
-        "backoff_base": "5ms",
-    }))
-    .unwrap();
-    let mut sink = build(&config).unwrap();
+    }));
+    let mut sink = weir_cli::parts::sink(&config).await.unwrap();
     for id in 0..250 {
         sink.write(&payload(json!({"id": id}))).await.unwrap();
     }

@@ -8,13 +8,27 @@ use serde::de::{DeserializeOwned, IntoDeserializer};
 use toml_edit::{ImDocument, InlineTable, Item, Table, Value};
 
 use super::error::{ConfigError, SourceFile};
+use super::fields::field_names;
+use super::retries::MOVED_KEYS;
 
 /// A table of the pipeline file (`[source]`, one `[[stage]]`, ...), its
-/// entries still carrying their spans.
+/// entries still carrying their spans. Typed parts [`take`](Self::take) the
+/// keys their fields name; [`finish`](Self::finish) then rejects any key
+/// no part took, listing every key that was offered.
+///
+/// A key no part takes is reported before anything else about the table
+/// (a misspelt key explains the "missing field" that follows from it): the
+/// parts still to come are announced with [`expect`](Self::expect).
 pub struct TablePart {
     items: InlineTable,
     /// Where the table is (its header, for a `[table]`).
     pub span: Option<Range<usize>>,
+    /// What the table is, as the file writes it (`[sink]`, `[[stage]]`).
+    what: String,
+    /// The keys of every part taken so far, and of those announced.
+    offered: Vec<&'static str>,
+    /// Of `offered`, the keys of parts announced but not taken yet.
+    later: Vec<&'static str>,
 }
 
 impl SourceFile {
@@ -33,24 +47,33 @@ impl SourceFile {
         )
     }
 
-    /// Parses the file's text into its top-level table.
+    /// Parses the file's text into its top-level table, with `${NAME}`
+    /// replaced by the environment's `NAME` in every string.
     pub fn parse(&self) -> Result<Table, ConfigError> {
-        ImDocument::parse(self.text.to_string())
+        self.parse_with(|name| std::env::var(name).ok())
+    }
+
+    /// [`parse`](Self::parse), with variables from `lookup`.
+    pub fn parse_with(
+        &self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Table, ConfigError> {
+        let mut table = ImDocument::parse(self.text.to_string())
             .map(ImDocument::into_table)
-            .map_err(|error| self.error(error.span(), error.message().trim_end()))
+            .map_err(|error| self.error(error.span(), error.message().trim_end()))?;
+        self.interpolate(&mut table, &lookup)?;
+        Ok(table)
     }
 
     /// Reads `item` as a table named `what`.
     pub fn table(&self, item: Item, what: &str) -> Result<TablePart, ConfigError> {
         match item {
-            Item::Table(table) => Ok(TablePart {
-                span: table.span(),
-                items: table.into_inline_table(),
-            }),
-            Item::Value(Value::InlineTable(items)) => Ok(TablePart {
-                span: items.span(),
-                items,
-            }),
+            Item::Table(table) => Ok(TablePart::new(
+                table.span(),
+                table.into_inline_table(),
+                what,
+            )),
+            Item::Value(Value::InlineTable(items)) => Ok(TablePart::new(items.span(), items, what)),
             other => Err(self.error(other.span(), &format!("`{what}` must be a table"))),
         }
     }
@@ -60,11 +83,11 @@ impl SourceFile {
         match item {
             Item::ArrayOfTables(array) => array
                 .into_iter()
-                .map(|table| self.table(Item::Table(table), what))
+                .map(|table| self.table(Item::Table(table), &format!("[{what}]")))
                 .collect(),
             Item::Value(Value::Array(array)) => array
                 .into_iter()
-                .map(|value| self.table(Item::Value(value), what))
+                .map(|value| self.table(Item::Value(value), &format!("[{what}]")))
                 .collect(),
             other => Err(self.error(
                 other.span(),
@@ -87,6 +110,29 @@ impl SourceFile {
 }
 
 impl TablePart {
+    fn new(span: Option<Range<usize>>, items: InlineTable, what: &str) -> Self {
+        TablePart {
+            items,
+            span,
+            what: format!("[{what}]"),
+            offered: Vec::new(),
+            later: Vec::new(),
+        }
+    }
+
+    /// Announces that a part of type `T` will take its keys later.
+    pub fn expect<T: DeserializeOwned>(&mut self) {
+        for key in field_names::<T>() {
+            self.offer(key);
+            self.later.push(key);
+        }
+    }
+
+    fn offer(&mut self, key: &'static str) {
+        if !self.offered.contains(&key) {
+            self.offered.push(key);
+        }
+    }
     /// Removes the `type` key and returns its value and span.
     pub fn take_type(
         &mut self,
@@ -103,21 +149,49 @@ impl TablePart {
         }
     }
 
-    /// Moves the entries named in `keys` to a table of their own.
-    pub fn split_off(&mut self, keys: &[&str]) -> TablePart {
+    /// Takes the entries named by `T`'s fields (see [`field_names`]) and
+    /// deserializes them as a `T`; the other entries stay for other parts.
+    pub fn take<T: DeserializeOwned>(&mut self, file: &SourceFile) -> Result<T, ConfigError> {
+        let keys = field_names::<T>();
         let mut items = InlineTable::new();
         for key in keys {
             if let Some((key, value)) = self.items.remove_entry(key) {
                 items.insert_formatted(&key, value);
             }
+            self.offer(key);
         }
-        TablePart {
-            items,
-            span: self.span.clone(),
+        self.later.retain(|key| !keys.contains(key));
+        file.value(Value::InlineTable(items), self.span.clone())
+            .map_err(|error| self.unknown_key(file).unwrap_or(error))
+    }
+
+    /// Checks that every entry was taken by some part: a key none took is
+    /// an error naming it and every key the parts take.
+    pub fn finish(self, file: &SourceFile) -> Result<(), ConfigError> {
+        match self.unknown_key(file) {
+            Some(error) => Err(error),
+            None => Ok(()),
         }
     }
 
-    /// Deserializes the table's remaining entries as a `T`.
+    /// The error about a key that no part took or announced, if any.
+    fn unknown_key(&self, file: &SourceFile) -> Option<ConfigError> {
+        let (key, _) = self
+            .items
+            .iter()
+            .find(|(key, _)| !self.later.contains(key))?;
+        let span = self.items.key(key).and_then(|k| k.span());
+        if let Some((_, instead)) = MOVED_KEYS.iter().find(|(old, _)| *old == key) {
+            return Some(file.error(span, &format!("`{key}` is the old form: write `{instead}`")));
+        }
+        let (what, expected) = (&self.what, self.offered.join(", "));
+        Some(file.error(
+            span,
+            &format!("unknown field `{key}` in {what}: expected one of {expected}"),
+        ))
+    }
+
+    /// Deserializes the whole table as a `T`.
     pub fn into_config<T: DeserializeOwned>(self, file: &SourceFile) -> Result<T, ConfigError> {
         file.value(Value::InlineTable(self.items), self.span)
     }

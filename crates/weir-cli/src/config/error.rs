@@ -91,11 +91,6 @@ impl SourceFile {
     pub fn error(&self, span: Option<Range<usize>>, message: &str) -> ConfigError {
         ConfigError::Invalid(Box::new(self.locate(span, message)))
     }
-
-    /// A [`ConfigError`] from a TOML parse or deserialization error.
-    pub fn toml_error(&self, error: &toml_edit::de::Error) -> ConfigError {
-        self.error(error.span(), error.message().trim_end())
-    }
 }
 
 #[cfg(test)]

@@ -1,15 +1,15 @@
 //! The `http` sink: records POSTed in batches, as JSON lines or a JSON
-//! array, with the HTTP stage's timeouts and retries (`Retry-After`, retry
-//! budget; see `stages::http::call`).
+//! array, with the HTTP client's timeouts, retries (`Retry-After`, retry
+//! budget) and TLS options (see [`crate::http_client`]).
 //!
 //! ```toml
 //! [sink]
 //! type = "http"
-//! url = "http://127.0.0.1:8080/ingest"
+//! url = "https://127.0.0.1:8080/ingest"
 //! format = "ndjson"      # or "array"
 //! batch_size = 500
 //! timeout = "10s"
-//! retries = 5            # attempts per batch, in all
+//! retries = { max_attempts = 5 }   # attempts per batch, in all
 //! ```
 //!
 //! Records are buffered by `write` and sent by `flush` (so the engine
@@ -18,6 +18,8 @@
 //! fails the flush, and so the run; batches sent before it stay sent, so a
 //! rerun delivers them again (at-least-once).
 
+use std::num::NonZeroUsize;
+
 use bytes::Bytes;
 use reqwest::header::CONTENT_TYPE;
 use reqwest::Method;
@@ -25,58 +27,43 @@ use serde::Deserialize;
 use weir::io::Sink;
 use weir::BoxError;
 
-use crate::config::units::HumanDuration;
+use crate::config::{ConfigError, SourceFile, TablePart};
+use crate::connector::SinkConnector;
+use crate::http_client::{check_url, CallError, CallOptions, Caller, ClientError, HttpMethod};
 use crate::record::Payload;
-use crate::stages::http::{defaults, CallError, CallSettings, Caller, HttpMethod};
 
 /// The `[sink]` table of `type = "http"` (without `type`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HttpSinkConfig {
+pub(crate) struct HttpSinkConfig {
     /// Where batches are sent.
-    pub url: String,
+    url: String,
     /// POST (default) or PUT, PATCH.
     #[serde(default = "post")]
-    pub method: HttpMethod,
+    method: HttpMethod,
     /// How a batch is encoded: `ndjson` (default) or `array`.
     #[serde(default)]
-    pub format: BatchFormat,
+    format: BatchFormat,
     /// Records per request at most; 100 by default.
     #[serde(default = "batch_size")]
-    pub batch_size: usize,
-    /// TCP connect timeout; 2s by default.
-    #[serde(default = "defaults::connect_timeout")]
-    pub connect_timeout: HumanDuration,
-    /// Whole-request timeout, per attempt; 10s by default.
-    #[serde(default = "defaults::timeout")]
-    pub timeout: HumanDuration,
-    /// Attempts per batch in all, the first included; 3 by default.
-    #[serde(default = "defaults::retries")]
-    pub retries: u32,
-    /// Retries may be at most this share of requests over 10 s (plus 10 per
-    /// second); 0.2 by default.
-    #[serde(default = "defaults::retry_budget")]
-    pub retry_budget: f64,
-    /// First backoff's scale, doubling per retry; 100ms by default.
-    #[serde(default = "defaults::backoff_base")]
-    pub backoff_base: HumanDuration,
-    /// The longest backoff and `Retry-After` waited for; 10s by default.
-    #[serde(default = "defaults::backoff_max")]
-    pub backoff_max: HumanDuration,
+    batch_size: NonZeroUsize,
+    /// The HTTP client's options, read from the same table.
+    #[serde(skip)]
+    call: CallOptions,
 }
 
 fn post() -> HttpMethod {
     HttpMethod::Post
 }
 
-fn batch_size() -> usize {
-    100
+fn batch_size() -> NonZeroUsize {
+    NonZeroUsize::new(100).unwrap_or(NonZeroUsize::MIN)
 }
 
 /// How a batch of records is encoded in one request body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum BatchFormat {
+pub(crate) enum BatchFormat {
     /// One JSON record per line (`application/x-ndjson`).
     #[default]
     Ndjson,
@@ -113,18 +100,19 @@ impl BatchFormat {
 /// A batch the server did not accept.
 #[derive(Debug, thiserror::Error)]
 #[error("sending a batch of {records} records to {url}: {error}")]
-pub struct HttpSinkError {
+pub(crate) struct HttpSinkError {
     /// Records in the batch.
-    pub records: usize,
+    records: usize,
     /// Where it went.
-    pub url: String,
+    url: String,
     /// Why it failed.
-    pub error: CallError,
+    #[source]
+    error: CallError,
 }
 
 /// See the module doc.
 #[derive(Debug)]
-pub struct HttpSink {
+pub(crate) struct HttpSink {
     caller: Caller,
     url: String,
     method: Method,
@@ -133,32 +121,36 @@ pub struct HttpSink {
     buffer: Vec<Payload>,
 }
 
-/// Builds the sink from its config.
-///
-/// # Errors
-/// A message saying which setting is wrong.
-pub fn build(config: &HttpSinkConfig) -> Result<HttpSink, String> {
-    if config.batch_size == 0 {
-        return Err("batch_size must be at least 1".into());
+impl SinkConnector for HttpSinkConfig {
+    const TYPE: &'static str = "http";
+    type Sink = HttpSink;
+    type Error = ClientError;
+
+    /// Its own keys and the HTTP client's (`retries` is the sink's own: it
+    /// retries a batch itself, honouring `Retry-After`).
+    fn parse(file: &SourceFile, part: &mut TablePart) -> Result<Self, ConfigError> {
+        let call: CallOptions = part.take(file)?;
+        let config = HttpSinkConfig {
+            call,
+            ..part.take(file)?
+        };
+        let checked = check_url(&config.url)
+            .and_then(|()| config.call.check())
+            .and_then(|()| config.call.tls.check());
+        checked.map_err(|message| file.error(part.span.clone(), &message))?;
+        Ok(config)
     }
-    let settings = CallSettings {
-        connect_timeout: config.connect_timeout.0,
-        timeout: config.timeout.0,
-        attempts: config.retries,
-        retry_budget: config.retry_budget,
-        backoff_base: config.backoff_base.0,
-        backoff_max: config.backoff_max.0,
-        pool: 1,
+
+    async fn open(&self) -> Result<HttpSink, ClientError> {
+        Ok(HttpSink {
+            caller: Caller::new(&self.call, 1, None)?,
+            url: self.url.clone(),
+            method: self.method.into(),
+            format: self.format,
+            batch_size: self.batch_size.get(),
+            buffer: Vec::new(),
+        })
     }
-    .check()?;
-    Ok(HttpSink {
-        caller: Caller::new(settings, None)?,
-        url: config.url.clone(),
-        method: config.method.into(),
-        format: config.format,
-        batch_size: config.batch_size,
-        buffer: Vec::new(),
-    })
 }
 
 impl Sink<Payload> for HttpSink {

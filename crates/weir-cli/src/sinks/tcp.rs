@@ -1,27 +1,47 @@
 //! `type = "tcp"`: records written to a TCP connection, one a line. A slow
 //! reader at the other end makes the writes wait: backpressure.
 
+use std::io;
+
 use serde::Deserialize;
 use tokio::net::TcpStream;
 
 use super::line_writer::LineWriter;
-use crate::config::Text;
+use crate::connector::SinkConnector;
 
 /// The `[sink]` table of `type = "tcp"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TcpSinkConfig {
+pub(crate) struct TcpSinkConfig {
     /// `host:port` to connect to.
-    pub address: Text,
+    address: String,
 }
 
 /// Writes to a TCP connection.
-pub type TcpSink = LineWriter<TcpStream>;
+pub(crate) type TcpSink = LineWriter<TcpStream>;
 
-/// Connects.
-pub async fn connect(config: &TcpSinkConfig) -> Result<TcpSink, String> {
-    let stream = TcpStream::connect(config.address.0.as_str())
-        .await
-        .map_err(|error| format!("cannot connect to {}: {error}", config.address))?;
-    Ok(LineWriter::new(stream))
+/// The connection could not be made.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to {address}: {source}")]
+pub(crate) struct TcpSinkError {
+    address: String,
+    #[source]
+    source: io::Error,
+}
+
+impl SinkConnector for TcpSinkConfig {
+    const TYPE: &'static str = "tcp";
+    type Sink = TcpSink;
+    type Error = TcpSinkError;
+
+    /// Connects.
+    async fn open(&self) -> Result<TcpSink, TcpSinkError> {
+        let stream = TcpStream::connect(self.address.as_str())
+            .await
+            .map_err(|source| TcpSinkError {
+                address: self.address.clone(),
+                source,
+            })?;
+        Ok(LineWriter::new(stream))
+    }
 }

@@ -10,48 +10,79 @@ use weir::io::{Source, SourceItem};
 
 use super::format::{invalid, Format};
 use super::line_reader::LineReader;
-use crate::config::Text;
+use crate::connector::{OpenedSource, SourceConnector};
 use crate::record::Payload;
 
 /// The `[source]` table of `type = "file"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileSourceConfig {
+pub(crate) struct FileSourceConfig {
     /// A path or a glob (`logs/*.jsonl`).
-    pub path: Text,
+    path: String,
     /// `lines` (default) or `json`.
     #[serde(default)]
-    pub format: Format,
+    format: Format,
     /// Longer lines are dead-lettered (default 1 MiB).
     #[serde(default = "super::default_max_line_length")]
-    pub max_line_length: NonZeroUsize,
+    max_line_length: NonZeroUsize,
 }
 
 /// Reads the files matching a glob.
 #[derive(Debug)]
-pub struct FileSource {
+pub(crate) struct FileSource {
     pending: VecDeque<PathBuf>,
     current: Option<LineReader<tokio::fs::File>>,
     config: FileSourceConfig,
 }
 
-impl FileSource {
+/// Why the file source cannot start.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FileSourceError {
+    /// The pattern is not a glob.
+    #[error("bad glob {pattern:?}: {source}")]
+    BadGlob {
+        /// The `path`.
+        pattern: String,
+        /// Why.
+        #[source]
+        source: glob::PatternError,
+    },
+    /// Nothing matches.
+    #[error("no file matches {pattern:?}")]
+    NoMatch {
+        /// The `path`.
+        pattern: String,
+    },
+}
+
+impl SourceConnector for FileSourceConfig {
+    const TYPE: &'static str = "file";
+    type Source = FileSource;
+    type Error = FileSourceError;
+
     /// Finds the files; an error if the glob is malformed or matches none.
-    pub fn new(config: &FileSourceConfig) -> Result<Self, String> {
-        let paths = glob::glob(&config.path)
-            .map_err(|error| format!("bad glob {:?}: {error}", config.path.0))?;
+    async fn open(&self) -> Result<FileSource, FileSourceError> {
+        let pattern = &self.path;
+        let paths = glob::glob(pattern).map_err(|source| FileSourceError::BadGlob {
+            pattern: pattern.clone(),
+            source,
+        })?;
         let mut pending: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
         if pending.is_empty() {
-            return Err(format!("no file matches {:?}", config.path.0));
+            return Err(FileSourceError::NoMatch {
+                pattern: pattern.clone(),
+            });
         }
         pending.sort();
         Ok(FileSource {
             pending: pending.into(),
             current: None,
-            config: config.clone(),
+            config: self.clone(),
         })
     }
 }
+
+impl OpenedSource for FileSource {}
 
 impl Source<Payload> for FileSource {
     async fn next(&mut self) -> Option<SourceItem<Payload>> {

@@ -6,41 +6,47 @@ use weir::io::{Emitted, Source, SourceItem};
 use weir_core::limit::RateLimit;
 
 use crate::config::HumanRate;
+use crate::connector::{OpenedSource, SourceConnector};
 use crate::record::{payload, Payload};
 
 /// The `[source]` table of `type = "generate"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct GenerateSourceConfig {
+pub(crate) struct GenerateSourceConfig {
     /// How many records (default: no end; stop the run with Ctrl-C).
-    pub count: Option<u64>,
+    count: Option<u64>,
     /// At most this fast (default: as fast as the pipeline takes them).
-    pub rate: Option<HumanRate>,
+    rate: Option<HumanRate>,
     /// The fields of every record besides `id` (a table).
     #[serde(default)]
-    pub template: serde_json::Map<String, serde_json::Value>,
+    template: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Makes the records.
 #[derive(Debug)]
-pub struct GenerateSource {
+pub(crate) struct GenerateSource {
     next_id: u64,
     count: Option<u64>,
     rate: Option<RateLimit>,
     template: serde_json::Map<String, serde_json::Value>,
 }
 
-impl GenerateSource {
-    /// A generator as configured.
-    pub fn new(config: &GenerateSourceConfig) -> Self {
-        GenerateSource {
+impl SourceConnector for GenerateSourceConfig {
+    const TYPE: &'static str = "generate";
+    type Source = GenerateSource;
+    type Error = std::convert::Infallible;
+
+    async fn open(&self) -> Result<GenerateSource, Self::Error> {
+        Ok(GenerateSource {
             next_id: 0,
-            count: config.count,
-            rate: config.rate.map(|rate| RateLimit::new(rate.0)),
-            template: config.template.clone(),
-        }
+            count: self.count,
+            rate: self.rate.map(|rate| RateLimit::new(rate.0)),
+            template: self.template.clone(),
+        })
     }
 }
+
+impl OpenedSource for GenerateSource {}
 
 impl Source<Payload> for GenerateSource {
     async fn next(&mut self) -> Option<SourceItem<Payload>> {
@@ -65,7 +71,7 @@ mod tests {
     async fn makes_count_records_from_the_template() {
         let config: GenerateSourceConfig =
             serde_json::from_str(r#"{"count": 2, "template": {"kind": "demo"}}"#).unwrap();
-        let mut source = GenerateSource::new(&config);
+        let mut source = config.open().await.unwrap();
         let mut ids = Vec::new();
         while let Some(SourceItem::Record(record)) = source.next().await {
             assert_eq!(record.payload["kind"], "demo");

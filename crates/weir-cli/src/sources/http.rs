@@ -24,38 +24,40 @@ use weir_core::Queue;
 use super::format::Format;
 use super::http_tally::tally;
 use super::line_codec::LineCodec;
-use crate::config::{HumanDuration, Text};
+use super::listen::{listen, ListenError};
+use crate::config::HumanDuration;
+use crate::connector::{OpenedSource, SourceConnector};
 use crate::record::Payload;
 
 /// The `[source]` table of `type = "http"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HttpSourceConfig {
+pub(crate) struct HttpSourceConfig {
     /// The address to listen on (default `127.0.0.1:8080`; port 0 picks one).
     #[serde(default = "default_listen")]
-    pub listen: Text,
+    listen: String,
     /// `lines` (default) or `json`.
     #[serde(default)]
-    pub format: Format,
+    format: Format,
     /// Longer lines are dead-lettered (default 1 MiB).
     #[serde(default = "super::default_max_line_length")]
-    pub max_line_length: NonZeroUsize,
+    max_line_length: NonZeroUsize,
     /// Larger bodies are refused with 413 (default 4 MiB).
     #[serde(default = "default_max_body_bytes")]
-    pub max_body_bytes: NonZeroUsize,
+    max_body_bytes: NonZeroUsize,
     /// Records waiting between the server and the pipeline (default 256);
     /// a request whose records do not fit is answered 503.
     #[serde(default = "default_queue")]
-    pub queue: NonZeroUsize,
+    queue: NonZeroUsize,
     /// The `Retry-After` of a 503 (default 1s).
     #[serde(default = "default_retry_after")]
-    pub retry_after: HumanDuration,
+    retry_after: HumanDuration,
     /// If set, requests need `Authorization: Bearer <token>`.
-    pub token: Option<Text>,
+    token: Option<String>,
 }
 
-fn default_listen() -> Text {
-    Text("127.0.0.1:8080".to_owned())
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_owned()
 }
 
 fn default_max_body_bytes() -> NonZeroUsize {
@@ -83,27 +85,29 @@ struct Ingest {
 }
 
 /// The running server, read as a source.
-pub struct HttpSource {
+pub(crate) struct HttpSource {
     queue: Queue<SourceItem<Payload>>,
     local_addr: SocketAddr,
     /// Stops the server (gracefully) when the source is dropped.
     _server: DropGuard,
 }
 
-impl HttpSource {
+impl SourceConnector for HttpSourceConfig {
+    const TYPE: &'static str = "http";
+    type Source = HttpSource;
+    type Error = ListenError;
+
     /// Binds and starts the server.
-    pub async fn bind(config: &HttpSourceConfig) -> Result<Self, String> {
-        let listener = tokio::net::TcpListener::bind(config.listen.0.as_str())
-            .await
-            .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
-        let local_addr = listener.local_addr().map_err(|error| error.to_string())?;
+    async fn open(&self) -> Result<HttpSource, ListenError> {
+        let config = self;
+        let (listener, local_addr) = listen(&config.listen).await?;
         let queue = Queue::bounded(config.queue.get());
         let ingest = Arc::new(Ingest {
             queue: queue.clone(),
             admission: Mutex::new(()),
             format: config.format,
             max_line_length: config.max_line_length.get(),
-            token: config.token.as_ref().map(|token| token.0.clone()),
+            token: config.token.clone(),
             retry_after_secs: config.retry_after.0.as_secs_f64().ceil().max(1.0) as u64,
         });
         let app = Router::new()
@@ -125,10 +129,11 @@ impl HttpSource {
             _server: stop.drop_guard(),
         })
     }
+}
 
-    /// The address it listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+impl OpenedSource for HttpSource {
+    fn local_addr(&self) -> Option<SocketAddr> {
+        Some(self.local_addr)
     }
 }
 

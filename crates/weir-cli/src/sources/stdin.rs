@@ -5,6 +5,8 @@ use std::num::NonZeroUsize;
 use serde::Deserialize;
 use weir::io::{Source, SourceItem};
 
+use crate::connector::{OpenedSource, SourceConnector};
+
 use super::format::Format;
 use super::line_reader::LineReader;
 use crate::record::Payload;
@@ -12,29 +14,34 @@ use crate::record::Payload;
 /// The `[source]` table of `type = "stdin"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StdinSourceConfig {
+pub(crate) struct StdinSourceConfig {
     /// `lines` (default) or `json`.
     #[serde(default)]
-    pub format: Format,
+    format: Format,
     /// Longer lines are dead-lettered (default 1 MiB).
     #[serde(default = "super::default_max_line_length")]
-    pub max_line_length: NonZeroUsize,
+    max_line_length: NonZeroUsize,
 }
 
 /// Reads standard input.
 #[derive(Debug)]
-pub struct StdinSource(LineReader<tokio::io::Stdin>);
+pub(crate) struct StdinSource(LineReader<tokio::io::Stdin>);
 
-impl StdinSource {
-    /// A source reading this process's standard input.
-    pub fn new(config: &StdinSourceConfig) -> Self {
-        StdinSource(LineReader::new(
+impl SourceConnector for StdinSourceConfig {
+    const TYPE: &'static str = "stdin";
+    type Source = StdinSource;
+    type Error = std::convert::Infallible;
+
+    async fn open(&self) -> Result<StdinSource, Self::Error> {
+        Ok(StdinSource(LineReader::new(
             tokio::io::stdin(),
-            config.format,
-            config.max_line_length.get(),
-        ))
+            self.format,
+            self.max_line_length.get(),
+        )))
     }
 }
+
+impl OpenedSource for StdinSource {}
 
 impl Source<Payload> for StdinSource {
     async fn next(&mut self) -> Option<SourceItem<Payload>> {

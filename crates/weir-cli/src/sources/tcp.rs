@@ -14,37 +14,38 @@ use weir::io::{Source, SourceItem};
 
 use super::format::Format;
 use super::line_reader::LineReader;
-use crate::config::Text;
+use super::listen::{listen, ListenError};
+use crate::connector::{OpenedSource, SourceConnector};
 use crate::record::Payload;
 
 /// The `[source]` table of `type = "tcp"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TcpSourceConfig {
+pub(crate) struct TcpSourceConfig {
     /// The address to listen on (default `127.0.0.1:7070`; port 0 picks one).
     #[serde(default = "default_listen")]
-    pub listen: Text,
+    listen: String,
     /// `lines` (default) or `json`.
     #[serde(default)]
-    pub format: Format,
+    format: Format,
     /// Longer lines are dead-lettered (default 1 MiB).
     #[serde(default = "super::default_max_line_length")]
-    pub max_line_length: NonZeroUsize,
+    max_line_length: NonZeroUsize,
     /// Stop listening after this many connections, and end once they close
     /// (default: listen until the run is stopped).
-    pub max_connections: Option<NonZeroUsize>,
+    max_connections: Option<NonZeroUsize>,
     /// Same as `max_connections = 1`.
     #[serde(default)]
-    pub once: bool,
+    once: bool,
 }
 
-fn default_listen() -> Text {
-    Text("127.0.0.1:7070".to_owned())
+fn default_listen() -> String {
+    "127.0.0.1:7070".to_owned()
 }
 
 /// Listens for connections and reads their lines.
 #[derive(Debug)]
-pub struct TcpSource {
+pub(crate) struct TcpSource {
     listener: Option<TcpListener>,
     local_addr: SocketAddr,
     accepts_left: Option<usize>,
@@ -56,13 +57,15 @@ pub struct TcpSource {
     max_line_length: usize,
 }
 
-impl TcpSource {
+impl SourceConnector for TcpSourceConfig {
+    const TYPE: &'static str = "tcp";
+    type Source = TcpSource;
+    type Error = ListenError;
+
     /// Binds the listener.
-    pub async fn bind(config: &TcpSourceConfig) -> Result<Self, String> {
-        let listener = TcpListener::bind(config.listen.0.as_str())
-            .await
-            .map_err(|error| format!("cannot listen on {}: {error}", config.listen))?;
-        let local_addr = listener.local_addr().map_err(|error| error.to_string())?;
+    async fn open(&self) -> Result<TcpSource, ListenError> {
+        let config = self;
+        let (listener, local_addr) = listen(&config.listen).await?;
         // One slot: a connection reads its next line only once the previous
         // one was taken by the pipeline.
         let (sender, items) = mpsc::channel(1);
@@ -82,12 +85,9 @@ impl TcpSource {
             max_line_length: config.max_line_length.get(),
         })
     }
+}
 
-    /// The address it listens on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
+impl TcpSource {
     fn start_reader(&mut self, stream: TcpStream) {
         let Some(sender) = self.sender.clone() else {
             return;
@@ -110,6 +110,12 @@ impl TcpSource {
                 self.sender = None;
             }
         }
+    }
+}
+
+impl OpenedSource for TcpSource {
+    fn local_addr(&self) -> Option<SocketAddr> {
+        Some(self.local_addr)
     }
 }
 
@@ -144,10 +150,9 @@ mod tests {
 
     #[tokio::test]
     async fn reads_several_connections_and_ends_after_the_last() {
-        let mut source = TcpSource::bind(&config(r#"listen = "127.0.0.1:0", max_connections = 2"#))
-            .await
-            .unwrap();
-        let addr = source.local_addr();
+        let config = config(r#"listen = "127.0.0.1:0", max_connections = 2"#);
+        let mut source = config.open().await.unwrap();
+        let addr = source.local_addr;
         let senders = tokio::spawn(async move {
             for text in ["a\nb\n", "c\n"] {
                 let mut stream = TcpStream::connect(addr).await.unwrap();

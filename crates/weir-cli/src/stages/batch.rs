@@ -2,24 +2,50 @@
 //! sending a partial batch once `max_wait` has passed since its first
 //! record (the engine's batch stage, then a join into one array).
 
-use serde::Deserialize;
+use std::convert::Infallible;
 use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use serde::Deserialize;
+use weir::stage::Stage;
 
 use crate::config::HumanDuration;
+use crate::connector::StageConnector;
 use crate::record::{payload, Payload};
+use crate::stages::StageOptions;
 
 /// The `[[stage]]` options of `type = "batch"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct BatchStageConfig {
+pub(crate) struct BatchStageConfig {
     /// Records per batch at most.
-    pub size: NonZeroUsize,
+    size: NonZeroUsize,
     /// How long a partial batch waits for more records.
-    pub max_wait: HumanDuration,
+    max_wait: HumanDuration,
+}
+
+impl StageConnector for BatchStageConfig {
+    const TYPE: &'static str = "batch";
+    type Error = Infallible;
+
+    fn check(&self, options: &StageOptions) -> Result<(), String> {
+        if options.sets_run_options() {
+            return Err("a batch stage takes only `name`, `size` and `max_wait`".to_owned());
+        }
+        Ok(())
+    }
+
+    fn build(&self, _name: &str) -> Result<Stage<Payload, Payload>, Infallible> {
+        unreachable!("a batch stage is built from `batching`")
+    }
+
+    fn batching(&self) -> Option<(usize, Duration)> {
+        Some((self.size.get(), self.max_wait.0))
+    }
 }
 
 /// One batch as one record: a JSON array of its records.
-pub fn join(batch: Vec<Payload>) -> Payload {
+pub(crate) fn join(batch: Vec<Payload>) -> Payload {
     payload(batch.iter().map(|record| (**record).clone()).collect())
 }
 

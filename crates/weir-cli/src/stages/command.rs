@@ -14,8 +14,9 @@ use tokio::process::Command;
 use weir::stage::{Emit, Stage};
 use weir::BoxError;
 
-use crate::config::Text;
+use crate::connector::StageConnector;
 use crate::record::{payload, Payload};
+use crate::stages::StageOptions;
 
 /// Bytes of a failed command's stderr kept in its error.
 const STDERR_TAIL: usize = 300;
@@ -23,18 +24,18 @@ const STDERR_TAIL: usize = 300;
 /// The `[[stage]]` options of `type = "command"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CommandStageConfig {
+pub(crate) struct CommandStageConfig {
     /// The program and its arguments, e.g. `["jq", "-c", ".user"]`.
-    pub argv: Vec<Text>,
+    argv: Vec<String>,
     /// How stdout becomes records (default `lines`).
     #[serde(default)]
-    pub output: CommandOutput,
+    output: CommandOutput,
 }
 
 /// `output`: how a command's stdout becomes records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CommandOutput {
+pub(crate) enum CommandOutput {
     /// One text record per non-empty line (no output: the record is
     /// filtered).
     #[default]
@@ -45,17 +46,35 @@ pub enum CommandOutput {
     Whole,
 }
 
-/// The stage; an error if `argv` is empty.
-pub fn build(config: &CommandStageConfig) -> Result<Stage<Payload, Payload>, String> {
-    if config.argv.is_empty() {
-        return Err("`argv` needs at least the program to run".to_owned());
+impl StageConnector for CommandStageConfig {
+    const TYPE: &'static str = "command";
+    type Error = std::convert::Infallible;
+
+    fn check(&self, _options: &StageOptions) -> Result<(), String> {
+        if self.argv.is_empty() {
+            return Err("`argv` needs at least the program to run".to_owned());
+        }
+        Ok(())
     }
-    let argv: Arc<[String]> = config.argv.iter().map(|arg| arg.0.clone()).collect();
-    let output = config.output;
-    Ok(Stage::emit_async(move |record: Payload| {
-        let argv = argv.clone();
-        async move { run(&argv, output, &record).await }
-    }))
+
+    fn warnings(&self, options: &StageOptions) -> Vec<&'static str> {
+        // `concurrency` without a `timeout` is warned about for every stage.
+        if options.timeout.is_none() && options.concurrency.is_none() {
+            return vec![
+                "a command stage without a `timeout`: a program that hangs stalls the pipeline",
+            ];
+        }
+        Vec::new()
+    }
+
+    fn build(&self, _name: &str) -> Result<Stage<Payload, Payload>, Self::Error> {
+        let argv: Arc<[String]> = self.argv.iter().cloned().collect();
+        let output = self.output;
+        Ok(Stage::emit_async(move |record: Payload| {
+            let argv = argv.clone();
+            async move { run(&argv, output, &record).await }
+        }))
+    }
 }
 
 async fn run(

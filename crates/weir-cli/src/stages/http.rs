@@ -11,8 +11,11 @@
 //! concurrency = "adaptive"                    # or a number (default 16)
 //! max_concurrency = 256
 //! timeout = "5s"
-//! retries = 4                                 # attempts in all
+//! retries = { max_attempts = 4, backoff = "100ms", max_backoff = "10s" }
 //! ```
+//!
+//! It takes the HTTP client's options (`connect_timeout`, `timeout`,
+//! `retries`, `retry_budget`, `tls`; see [`crate::http_client`]).
 //!
 //! # Templates
 //! In `url` and `body`, `{field}` (or `{a.b}` for a nested field) is
@@ -32,8 +35,8 @@
 //! `HTTP 404 Not Found after 1 attempt (not retryable)`. The retries happen
 //! inside the stage (so they can honour `Retry-After`): do not also give the
 //! stage an engine retry policy. Retried: 429 and 503 after the server's
-//! `Retry-After` (seconds or an HTTP date; plus up to `backoff_base` of
-//! jitter; a `Retry-After` above `backoff_max` is not waited for), other
+//! `Retry-After` (seconds or an HTTP date; plus up to `retries.backoff` of
+//! jitter; a `Retry-After` above `retries.max_backoff` is not waited for), other
 //! 5xx, timeouts and connection errors with exponential backoff and full
 //! jitter; each retry must fit the retry budget. Other statuses (4xx) are
 //! not retried.
@@ -47,10 +50,6 @@
 //! read its limit; the final limit is also logged (`tracing`, info) when the
 //! stage is dropped.
 
-mod budget;
-pub(crate) mod call;
-mod template;
-
 use std::sync::Arc;
 
 use reqwest::Method;
@@ -59,121 +58,46 @@ use serde_json::{json, Value};
 use weir::stage::Stage;
 use weir_core::limit::{AdaptiveConcurrency, AdaptiveConfig, Algorithm};
 
-use self::call::Answer;
-pub use self::call::{AttemptFailure, CallError, GaveUp};
-pub(crate) use self::call::{CallSettings, Caller};
-pub use self::template::MissingField;
-use self::template::{Escape, Template};
-use crate::config::units::HumanDuration;
+use crate::config::{ConfigError, SourceFile, TablePart};
+use crate::connector::StageConnector;
+use crate::http_client::{
+    check_url, Answer, CallError, CallOptions, Caller, ClientError, HttpMethod,
+};
 use crate::record::Payload;
+use crate::stages::StageOptions;
+use crate::template::{Escape, MissingField, Template};
 
 /// The `[[stage]]` table of `type = "http"` (without `type` and `name`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HttpStageConfig {
+pub(crate) struct HttpStageConfig {
     /// URL template; `{field}` is replaced by the record's field,
     /// percent-encoded (see the module doc).
-    pub url: String,
+    url: String,
     /// GET (default), POST, PUT, PATCH, DELETE or HEAD.
     #[serde(default)]
-    pub method: HttpMethod,
+    method: HttpMethod,
     /// The request body: `"record"` sends the record as JSON; any other text
     /// is a template (`{field}` inserted as is). None by default.
-    pub body: Option<String>,
+    body: Option<String>,
     /// Requests at once: a number, or `"adaptive"`. 16 by default.
     #[serde(default)]
-    pub concurrency: Concurrency,
+    concurrency: Concurrency,
     /// Adaptive only: the lowest limit (default 1).
-    pub min_concurrency: Option<usize>,
+    min_concurrency: Option<usize>,
     /// Adaptive only: the highest limit (default 256).
-    pub max_concurrency: Option<usize>,
+    max_concurrency: Option<usize>,
     /// Adaptive only: `aimd` (default) or `gradient`.
-    pub algorithm: Option<AlgorithmName>,
-    /// TCP connect timeout; 2s by default.
-    #[serde(default = "defaults::connect_timeout")]
-    pub connect_timeout: HumanDuration,
-    /// Whole-request timeout, per attempt; 10s by default.
-    #[serde(default = "defaults::timeout")]
-    pub timeout: HumanDuration,
-    /// Attempts in all, the first included; 3 by default.
-    #[serde(default = "defaults::retries")]
-    pub retries: u32,
-    /// Retries may be at most this share of requests over 10 s (plus 10 per
-    /// second); 0.2 by default; 0 disables retries.
-    #[serde(default = "defaults::retry_budget")]
-    pub retry_budget: f64,
-    /// First backoff's scale, doubling per retry; 100ms by default.
-    #[serde(default = "defaults::backoff_base")]
-    pub backoff_base: HumanDuration,
-    /// The longest backoff, and the longest `Retry-After` waited for; 10s by
-    /// default.
-    #[serde(default = "defaults::backoff_max")]
-    pub backoff_max: HumanDuration,
-}
-
-/// Defaults shared by the HTTP stage's and sink's configs.
-pub(crate) mod defaults {
-    use std::time::Duration;
-
-    use crate::config::units::HumanDuration;
-
-    pub(crate) fn connect_timeout() -> HumanDuration {
-        HumanDuration(Duration::from_secs(2))
-    }
-    pub(crate) fn timeout() -> HumanDuration {
-        HumanDuration(Duration::from_secs(10))
-    }
-    pub(crate) fn retries() -> u32 {
-        3
-    }
-    pub(crate) fn retry_budget() -> f64 {
-        0.2
-    }
-    pub(crate) fn backoff_base() -> HumanDuration {
-        HumanDuration(Duration::from_millis(100))
-    }
-    pub(crate) fn backoff_max() -> HumanDuration {
-        HumanDuration(Duration::from_secs(10))
-    }
-}
-
-/// An HTTP method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-#[allow(missing_docs)]
-pub enum HttpMethod {
-    #[default]
-    #[serde(alias = "get")]
-    Get,
-    #[serde(alias = "post")]
-    Post,
-    #[serde(alias = "put")]
-    Put,
-    #[serde(alias = "patch")]
-    Patch,
-    #[serde(alias = "delete")]
-    Delete,
-    #[serde(alias = "head")]
-    Head,
-}
-
-impl From<HttpMethod> for Method {
-    fn from(method: HttpMethod) -> Self {
-        match method {
-            HttpMethod::Get => Method::GET,
-            HttpMethod::Post => Method::POST,
-            HttpMethod::Put => Method::PUT,
-            HttpMethod::Patch => Method::PATCH,
-            HttpMethod::Delete => Method::DELETE,
-            HttpMethod::Head => Method::HEAD,
-        }
-    }
+    algorithm: Option<AlgorithmName>,
+    /// The HTTP client's options, read from the same table.
+    #[serde(skip)]
+    call: CallOptions,
 }
 
 /// `concurrency`: a fixed number, or `"adaptive"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "ConcurrencyText")]
-pub enum Concurrency {
+enum Concurrency {
     /// At most this many requests at once.
     Fixed(usize),
     /// Found by an [`AdaptiveConcurrency`].
@@ -211,7 +135,7 @@ impl TryFrom<ConcurrencyText> for Concurrency {
 /// `algorithm` of an adaptive concurrency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum AlgorithmName {
+enum AlgorithmName {
     /// Additive increase, multiplicative decrease.
     Aimd,
     /// Latency gradient.
@@ -275,39 +199,47 @@ impl HttpStageConfig {
             algorithm,
         }
     }
+}
 
-    fn call_settings(&self, pool: usize) -> Result<CallSettings, String> {
-        CallSettings {
-            connect_timeout: self.connect_timeout.0,
-            timeout: self.timeout.0,
-            attempts: self.retries,
-            retry_budget: self.retry_budget,
-            backoff_base: self.backoff_base.0,
-            backoff_max: self.backoff_max.0,
-            pool,
-        }
-        .check()
+impl StageConnector for HttpStageConfig {
+    const TYPE: &'static str = "http";
+    type Error = ClientError;
+
+    /// Its own keys and the HTTP client's: `concurrency`, `timeout` and
+    /// `retries` are the stage's own, not the engine's.
+    fn parse(file: &SourceFile, part: &mut TablePart) -> Result<Self, ConfigError> {
+        let call: CallOptions = part.take(file)?;
+        let config = HttpStageConfig {
+            call,
+            ..part.take(file)?
+        };
+        Ok(config)
+    }
+
+    fn check(&self, _options: &StageOptions) -> Result<(), String> {
+        check_url(&self.url)?;
+        self.call.check()?;
+        self.call.tls.check()?;
+        self.limits().map(drop)
+    }
+
+    fn build(&self, name: &str) -> Result<Stage<Payload, Payload>, ClientError> {
+        build_with_limit(self, name).map(|(stage, _)| stage)
     }
 }
 
-/// Builds the stage `name` from its config.
+/// Builds the stage `name` from its config, also returning the adaptive
+/// limiter (if the concurrency is adaptive), to read its limit and stats
+/// while the stage runs.
 ///
 /// # Errors
-/// A message saying which setting is wrong.
-pub fn build(config: &HttpStageConfig, name: &str) -> Result<Stage<Payload, Payload>, String> {
-    build_with_limit(config, name).map(|(stage, _)| stage)
-}
-
-/// As [`build`], also returning the adaptive limiter (if the concurrency is
-/// adaptive), to read its limit and stats while the stage runs.
-///
-/// # Errors
-/// As [`build`].
-pub fn build_with_limit(
+/// The client could not be set up (a TLS file is unreadable, ...).
+pub(crate) fn build_with_limit(
     config: &HttpStageConfig,
     name: &str,
-) -> Result<(Stage<Payload, Payload>, Option<AdaptiveConcurrency>), String> {
-    let (concurrency, limit) = config.limits()?;
+) -> Result<(Stage<Payload, Payload>, Option<AdaptiveConcurrency>), ClientError> {
+    // The limits were checked when the config was read.
+    let (concurrency, limit) = config.limits().unwrap_or((1, None));
     let body = config.body.as_deref().map(|body| match body {
         "record" => BodyTemplate::Record,
         text => BodyTemplate::Text(Template::parse(text)),
@@ -319,7 +251,7 @@ pub fn build_with_limit(
             url: Template::parse(&config.url),
             body,
         },
-        caller: Caller::new(config.call_settings(concurrency)?, limit.clone())?,
+        caller: Caller::new(&config.call, concurrency, limit.clone())?,
     });
     let function = Stage::map_async(move |record: Payload| {
         let stage = stage.clone();
@@ -337,7 +269,7 @@ pub fn build_with_limit(
 
 /// Why a record failed in the stage.
 #[derive(Debug, thiserror::Error)]
-pub enum HttpStageError {
+pub(crate) enum HttpStageError {
     /// The URL or body template needs a field the record lacks.
     #[error(transparent)]
     Template(#[from] MissingField),

@@ -8,30 +8,39 @@ use serde_json::{Map, Value};
 use weir::stage::{Emit, Stage};
 use weir::BoxError;
 
+use std::convert::Infallible;
+
 use super::condition::Condition;
-use crate::config::Text;
+use crate::connector::StageConnector;
 use crate::record::{payload, Payload};
 
 /// The `[[stage]]` options of `type = "json"`, applied in this order:
 /// parse, filter, pick, rename.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct JsonStageConfig {
+pub(crate) struct JsonStageConfig {
     /// Keep only records for which this holds (`level == "error"`,
     /// `latency_ms > 100`, `exists(user.id)`); the others are filtered.
-    pub filter: Option<Condition>,
+    filter: Option<Condition>,
     /// Keep only these top-level fields.
     #[serde(default)]
-    pub pick: Vec<Text>,
+    pick: Vec<String>,
     /// Rename top-level fields: `{ old = "new" }`.
     #[serde(default)]
-    pub rename: BTreeMap<String, Text>,
+    rename: BTreeMap<String, String>,
 }
 
-/// The stage's function (run inline: it is cheap).
-pub fn build(config: &JsonStageConfig) -> Stage<Payload, Payload> {
-    let config = config.clone();
-    Stage::emit(move |record: Payload| transform(&config, record))
+impl StageConnector for JsonStageConfig {
+    const TYPE: &'static str = "json";
+    type Error = Infallible;
+
+    /// The stage's function (run inline: it is cheap).
+    fn build(&self, _name: &str) -> Result<Stage<Payload, Payload>, Infallible> {
+        let config = self.clone();
+        Ok(Stage::emit(move |record: Payload| {
+            transform(&config, record)
+        }))
+    }
 }
 
 fn transform(config: &JsonStageConfig, record: Payload) -> Result<Emit<Payload>, BoxError> {
@@ -52,13 +61,13 @@ fn transform(config: &JsonStageConfig, record: Payload) -> Result<Emit<Payload>,
             let picked: Map<String, Value> = config
                 .pick
                 .iter()
-                .filter_map(|name| fields.remove_entry(name.0.as_str()))
+                .filter_map(|name| fields.remove_entry(name.as_str()))
                 .collect();
             *fields = picked;
         }
         for (old, new) in &config.rename {
             if let Some(field) = fields.remove(old) {
-                fields.insert(new.0.clone(), field);
+                fields.insert(new.clone(), field);
             }
         }
     }

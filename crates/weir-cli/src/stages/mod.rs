@@ -1,59 +1,43 @@
-//! Stages of the `weir` command, one file each: a typed config and a
-//! `build` giving the engine's [`Stage`]. Every stage also takes the
-//! generic [`StageOptions`] (name, concurrency, timeout, retries, ...).
+//! Stages of the `weir` command, one file each, known through [`STAGES`].
+//! Every stage builds the engine's [`Stage`](weir::stage::Stage) and also
+//! takes the generic [`StageOptions`] (name, concurrency, timeout, retries,
+//! ...), applied by the engine around it.
+//!
+//! To add a stage: a file here with its config type implementing
+//! [`StageConnector`](crate::connector::StageConnector), and its line in
+//! [`STAGES`].
 
-pub mod batch;
-pub mod command;
-pub mod condition;
-pub mod http;
-pub mod json;
-pub mod options;
-pub mod throttle;
+pub(crate) mod batch;
+mod command;
+mod condition;
+pub(crate) mod http;
+mod json;
+pub(crate) mod options;
+mod throttle;
 
 use std::ops::Range;
 use std::time::Duration;
 
 use weir::stage::Stage;
+use weir::BoxError;
 
-pub use options::StageOptions;
+pub(crate) use options::StageOptions;
 
 use crate::config::{ConfigError, SourceFile, TablePart};
+use crate::connector::{parse_connector, ConnectorType, StageSpec};
 use crate::record::Payload;
 
-/// One `[[stage]]` table.
-#[derive(Debug, Clone)]
-pub struct StageConfig {
-    /// What the stage does, by its `type`.
-    pub kind: StageKind,
-    /// How it runs.
-    pub options: StageOptions,
-    /// Where its `type = ...` is.
-    pub span: Option<Range<usize>>,
-}
-
-/// A stage's own options, by its `type`.
-#[derive(Debug, Clone)]
-pub enum StageKind {
-    /// `type = "json"`.
-    Json(json::JsonStageConfig),
-    /// `type = "command"`.
-    Command(command::CommandStageConfig),
-    /// `type = "batch"`.
-    Batch(batch::BatchStageConfig),
-    /// `type = "throttle"` or `"rate_limit"`.
-    Throttle(throttle::ThrottleStageConfig),
-    /// `type = "http"`.
-    Http(http::HttpStageConfig),
-}
-
-const STAGE_TYPES: &[&str] = &["json", "command", "batch", "throttle", "rate_limit", "http"];
-
-/// Generic option names the HTTP stage takes as its own (it runs its
-/// requests with its own limiter, timeout and retry budget).
-const HTTP_OWN_OPTIONS: &[&str] = &["concurrency", "timeout", "retries"];
+/// Every stage type, by its `type`.
+pub(crate) const STAGES: &[ConnectorType<dyn StageSpec>] = &[
+    ConnectorType::stage::<json::JsonStageConfig>(),
+    ConnectorType::stage::<command::CommandStageConfig>(),
+    ConnectorType::stage::<batch::BatchStageConfig>(),
+    ConnectorType::stage::<throttle::ThrottleStageConfig>(),
+    ConnectorType::stage::<http::HttpStageConfig>(),
+];
 
 /// A stage ready to be added to the pipeline.
-pub enum BuiltStage {
+pub(crate) enum BuiltStage {
     /// One of the engine's transforming stages.
     Transform(Stage<Payload, Payload>),
     /// The engine's batching stage (its batches joined into arrays).
@@ -65,83 +49,55 @@ pub enum BuiltStage {
     },
 }
 
+/// One `[[stage]]` table.
+#[derive(Debug)]
+pub(crate) struct StageConfig {
+    /// What the stage does, by its `type`.
+    pub(crate) spec: Box<dyn StageSpec>,
+    /// How it runs.
+    pub(crate) options: StageOptions,
+    /// Where its `type = ...` is.
+    pub(crate) span: Option<Range<usize>>,
+}
+
 impl StageConfig {
     /// Reads one `[[stage]]` table and checks what a stage of its type needs.
-    pub fn from_part(file: &SourceFile, mut part: TablePart) -> Result<Self, ConfigError> {
-        let (kind, span) = part.take_type(file, "stage")?;
-        let generic: Vec<&str> = StageOptions::KEYS
-            .iter()
-            .copied()
-            .filter(|key| kind != "http" || !HTTP_OWN_OPTIONS.contains(key))
-            .collect();
-        let options: StageOptions = part.split_off(&generic).into_config(file)?;
-        let kind = match kind.as_str() {
-            "json" => StageKind::Json(part.into_config(file)?),
-            "command" => StageKind::Command(part.into_config(file)?),
-            "batch" => StageKind::Batch(part.into_config(file)?),
-            "throttle" | "rate_limit" => StageKind::Throttle(part.into_config(file)?),
-            "http" => StageKind::Http(part.into_config(file)?),
-            other => return Err(file.unknown_type("stage", other, span, STAGE_TYPES)),
-        };
-        match &kind {
-            StageKind::Batch(_) if options.sets_run_options() => {
-                return Err(file.error(
-                    span,
-                    "a batch stage takes only `name`, `size` and `max_wait`",
-                ))
-            }
-            StageKind::Throttle(_) if options.rate.is_none() => {
-                return Err(file.error(span, "a throttle stage needs a `rate`, like \"100/s\""))
-            }
-            _ => {}
-        }
+    pub(crate) fn from_part(file: &SourceFile, mut part: TablePart) -> Result<Self, ConfigError> {
+        part.expect::<StageOptions>();
+        let (spec, span) = parse_connector(file, &mut part, "stage", STAGES)?;
+        let options: StageOptions = part.take(file)?;
+        part.finish(file)?;
+        spec.check(&options)
+            .map_err(|message| file.error(span.clone(), &message))?;
         Ok(StageConfig {
-            kind,
+            spec,
             options,
             span,
         })
     }
 
-    /// The stage's `type`.
-    pub fn kind_name(&self) -> &'static str {
-        match &self.kind {
-            StageKind::Json(_) => "json",
-            StageKind::Command(_) => "command",
-            StageKind::Batch(_) => "batch",
-            StageKind::Throttle(_) => "throttle",
-            StageKind::Http(_) => "http",
+    /// Builds the stage, named `name`, run as its generic options say.
+    pub(crate) fn build(&self, name: &str) -> Result<BuiltStage, BoxError> {
+        if let Some((size, max_wait)) = self.spec.batching() {
+            return Ok(BuiltStage::Batch { size, max_wait });
         }
-    }
-
-    /// Builds the stage, named `name`.
-    pub fn build(&self, name: &str) -> Result<BuiltStage, String> {
-        let stage = match &self.kind {
-            StageKind::Json(config) => json::build(config),
-            StageKind::Command(config) => command::build(config)?,
-            StageKind::Throttle(_) => throttle::build(),
-            StageKind::Http(config) => http::build(config, name)?,
-            StageKind::Batch(config) => {
-                return Ok(BuiltStage::Batch {
-                    size: config.size.get(),
-                    max_wait: config.max_wait.0,
-                })
-            }
-        };
-        Ok(BuiltStage::Transform(self.options.apply(stage)))
+        Ok(BuiltStage::Transform(
+            self.options.apply(self.spec.build(name)?),
+        ))
     }
 }
 
 /// Each stage's name: its `name`, else its type, numbered if the type
 /// repeats.
-pub fn stage_names(stages: &[StageConfig]) -> Vec<String> {
+pub(crate) fn stage_names(stages: &[StageConfig]) -> Vec<String> {
     stages
         .iter()
         .enumerate()
         .map(|(index, stage)| match &stage.options.name {
-            Some(name) => name.0.clone(),
+            Some(name) => name.clone(),
             None => {
-                let kind = stage.kind_name();
-                let repeats = stages.iter().filter(|s| s.kind_name() == kind).count() > 1;
+                let kind = stage.spec.kind();
+                let repeats = stages.iter().filter(|s| s.spec.kind() == kind).count() > 1;
                 if repeats {
                     format!("{kind}-{}", index + 1)
                 } else {

@@ -1,66 +1,43 @@
 //! The options every stage takes besides its `type`: how the engine runs
 //! it (name, concurrency, order, timeout, retries, rate, fail-fast).
 
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_spanned::Spanned;
-use weir::stage::{RetryPolicy, Stage};
+use weir::stage::Stage;
 use weir_core::limit::RateLimit;
 
-use crate::config::{HumanDuration, HumanRate, Text};
+use crate::config::{HumanDuration, HumanRate, RetryOptions};
 use crate::record::Payload;
 
 /// The generic options of a `[[stage]]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StageOptions {
+pub(crate) struct StageOptions {
     /// The stage's name in the live view and the reports (default: its type).
-    pub name: Option<Text>,
+    pub(crate) name: Option<String>,
     /// Records in work at once (default 1).
-    pub concurrency: Option<Spanned<NonZeroUsize>>,
+    pub(crate) concurrency: Option<Spanned<NonZeroUsize>>,
     /// Emit in input order even with concurrency.
     #[serde(default)]
-    pub ordered: bool,
+    pub(crate) ordered: bool,
     /// Give up on an attempt after this long (the record is retried or
     /// dead-lettered).
-    pub timeout: Option<HumanDuration>,
+    pub(crate) timeout: Option<HumanDuration>,
     /// Retry failed attempts: `{ max_attempts = 3, backoff = "100ms" }`.
-    pub retries: Option<RetryOptions>,
+    pub(crate) retries: Option<RetryOptions>,
     /// Start at most this many attempts per unit of time.
-    pub rate: Option<Spanned<HumanRate>>,
+    pub(crate) rate: Option<Spanned<HumanRate>>,
     /// A record failing here stops the run instead of being dead-lettered.
     #[serde(default)]
-    pub fail_fast: bool,
-}
-
-/// `retries = { max_attempts = 3, backoff = "100ms", max_backoff = "10s" }`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetryOptions {
-    /// Attempts in all, the first included.
-    pub max_attempts: NonZeroU32,
-    /// The scale of the first retry's delay (exponential, jittered).
-    pub backoff: Option<HumanDuration>,
-    /// The longest delay between two attempts.
-    pub max_backoff: Option<HumanDuration>,
+    pub(crate) fail_fast: bool,
 }
 
 impl StageOptions {
-    /// The keys of a `[[stage]]` table these options take.
-    pub const KEYS: &'static [&'static str] = &[
-        "name",
-        "concurrency",
-        "ordered",
-        "timeout",
-        "retries",
-        "rate",
-        "fail_fast",
-    ];
-
     /// Whether any option about running the stage (all but `name`) is set.
-    pub fn sets_run_options(&self) -> bool {
+    pub(crate) fn sets_run_options(&self) -> bool {
         self.concurrency.is_some()
             || self.ordered
             || self.timeout.is_some()
@@ -70,7 +47,7 @@ impl StageOptions {
     }
 
     /// `stage` run as these options say.
-    pub fn apply(&self, mut stage: Stage<Payload, Payload>) -> Stage<Payload, Payload> {
+    pub(crate) fn apply(&self, mut stage: Stage<Payload, Payload>) -> Stage<Payload, Payload> {
         if let Some(concurrency) = &self.concurrency {
             stage = stage.concurrency(concurrency.get_ref().get());
         }
@@ -90,19 +67,5 @@ impl StageOptions {
             stage = stage.fail_fast();
         }
         stage
-    }
-}
-
-impl RetryOptions {
-    /// The engine's retry policy.
-    pub fn policy(&self) -> RetryPolicy {
-        let mut policy = RetryPolicy::new(self.max_attempts.get());
-        if let Some(backoff) = self.backoff {
-            policy = policy.base_delay(backoff.0);
-        }
-        if let Some(max_backoff) = self.max_backoff {
-            policy = policy.max_delay(max_backoff.0);
-        }
-        policy
     }
 }

@@ -7,7 +7,7 @@
 //! baseline).
 //!
 //! Retried: 429 and 503 after the server's `Retry-After` (seconds or an
-//! HTTP date) plus up to `backoff_base` of jitter, or with backoff if it gave
+//! HTTP date) plus up to `retries.backoff` of jitter, or with backoff if it gave
 //! none; other 5xx, timeouts and connection errors with exponential backoff
 //! and full jitter. Not retried: other statuses (4xx). Every retry must also
 //! fit the [`RetryBudget`]. Nothing is retried while holding a permit.
@@ -22,48 +22,15 @@ use reqwest::{Client, RequestBuilder, StatusCode};
 use weir_core::limit::{AdaptiveConcurrency, Outcome};
 
 use super::budget::RetryBudget;
-
-/// How calls are made and retried.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CallSettings {
-    /// TCP connect timeout.
-    pub(crate) connect_timeout: Duration,
-    /// Whole-request timeout (connect to last body byte).
-    pub(crate) timeout: Duration,
-    /// Attempts in all, the first included (at least 1).
-    pub(crate) attempts: u32,
-    /// Retries as a share of requests over the budget's window.
-    pub(crate) retry_budget: f64,
-    /// The scale of the first backoff, and the jitter after a `Retry-After`.
-    pub(crate) backoff_base: Duration,
-    /// The longest backoff; a longer `Retry-After` is not waited for.
-    pub(crate) backoff_max: Duration,
-    /// Idle connections kept per host (the concurrency).
-    pub(crate) pool: usize,
-}
-
-impl CallSettings {
-    /// Checks the settings a config file can get wrong.
-    pub(crate) fn check(self) -> Result<Self, String> {
-        if !(self.retry_budget >= 0.0 && self.retry_budget.is_finite()) {
-            return Err(format!(
-                "retry_budget must be 0 or more, not {}",
-                self.retry_budget
-            ));
-        }
-        Ok(CallSettings {
-            attempts: self.attempts.max(1),
-            ..self
-        })
-    }
-}
+use super::tls::ClientError;
+use super::CallOptions;
 
 /// Makes calls with one client, one retry budget and, optionally, an
 /// adaptive limit.
 #[derive(Debug)]
 pub(crate) struct Caller {
     client: Client,
-    settings: CallSettings,
+    options: CallOptions,
     budget: RetryBudget,
     limit: Option<AdaptiveConcurrency>,
 }
@@ -77,7 +44,7 @@ pub(crate) struct Answer {
 
 /// Why one attempt failed.
 #[derive(Debug, thiserror::Error)]
-pub enum AttemptFailure {
+pub(crate) enum AttemptFailure {
     /// The server answered with a status other than 2xx/3xx.
     #[error("HTTP {status}{}", retry_after.map(|d| format!(" (Retry-After {d:?})")).unwrap_or_default())]
     Status {
@@ -99,14 +66,14 @@ pub enum AttemptFailure {
 
 /// Why the caller stopped retrying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GaveUp {
+pub(crate) enum GaveUp {
     /// The failure is not worth retrying (a 4xx other than 429).
     NotRetryable,
     /// Every attempt was used.
     OutOfAttempts,
     /// The retry budget was spent (the service is failing broadly).
     OutOfBudget,
-    /// The server's `Retry-After` is longer than `backoff_max`.
+    /// The server's `Retry-After` is longer than `retries.max_backoff`.
     RetryAfterTooLong,
 }
 
@@ -116,33 +83,40 @@ pub enum GaveUp {
     GaveUp::NotRetryable => " (not retryable)",
     GaveUp::OutOfAttempts => "",
     GaveUp::OutOfBudget => " (retry budget exhausted)",
-    GaveUp::RetryAfterTooLong => " (Retry-After longer than backoff_max)",
+    GaveUp::RetryAfterTooLong => " (Retry-After longer than retries.max_backoff)",
 })]
-pub struct CallError {
+pub(crate) struct CallError {
     /// The last attempt's failure.
-    pub last: AttemptFailure,
+    pub(crate) last: AttemptFailure,
     /// Attempts made.
-    pub attempts: u32,
+    pub(crate) attempts: u32,
     /// Why there was no further attempt.
-    pub gave_up: GaveUp,
+    pub(crate) gave_up: GaveUp,
 }
 
 impl Caller {
+    /// A caller making calls as `options` say, keeping up to `pool` idle
+    /// connections per host (the connector's concurrency), each attempt
+    /// under a permit of `limit` if there is one.
     pub(crate) fn new(
-        settings: CallSettings,
+        options: &CallOptions,
+        pool: usize,
         limit: Option<AdaptiveConcurrency>,
-    ) -> Result<Self, String> {
-        let client = Client::builder()
-            .connect_timeout(settings.connect_timeout)
-            .timeout(settings.timeout)
-            .pool_max_idle_per_host(settings.pool)
-            .tcp_nodelay(true)
+    ) -> Result<Self, ClientError> {
+        let builder = Client::builder()
+            .connect_timeout(options.connect_timeout.0)
+            .timeout(options.timeout.0)
+            .pool_max_idle_per_host(pool)
+            .tcp_nodelay(true);
+        let client = options
+            .tls
+            .apply(builder)?
             .build()
-            .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+            .map_err(ClientError::Build)?;
         Ok(Caller {
             client,
-            settings,
-            budget: RetryBudget::new(settings.retry_budget),
+            options: options.clone(),
+            budget: RetryBudget::new(options.retry_budget),
             limit,
         })
     }
@@ -210,7 +184,7 @@ impl Caller {
 
     fn transport_failure(&self, error: reqwest::Error) -> AttemptFailure {
         if error.is_timeout() {
-            return AttemptFailure::Timeout(self.settings.timeout);
+            return AttemptFailure::Timeout(self.options.timeout.0);
         }
         // reqwest's own message is generic; the cause is in the chain.
         let mut message = error.to_string();
@@ -230,11 +204,11 @@ impl Caller {
     /// The wait before the attempt after `attempts` failed ones, or why
     /// there is none.
     fn delay(&self, attempts: u32, last: &AttemptFailure) -> Result<Duration, GaveUp> {
-        let settings = &self.settings;
+        let retries = &self.options.retries;
         if !last.retryable() {
             return Err(GaveUp::NotRetryable);
         }
-        if attempts >= settings.attempts {
+        if attempts >= retries.max_attempts.get() {
             return Err(GaveUp::OutOfAttempts);
         }
         let mut rng = rand::rng();
@@ -243,17 +217,17 @@ impl Caller {
                 retry_after: Some(after),
                 ..
             } => {
-                if *after > settings.backoff_max {
+                if *after > retries.max_backoff {
                     return Err(GaveUp::RetryAfterTooLong);
                 }
-                *after + settings.backoff_base.mul_f64(rng.random())
+                *after + retries.backoff.mul_f64(rng.random())
             }
             _ => {
                 let exponent = attempts.saturating_sub(1).min(30);
-                let ceiling = settings
-                    .backoff_base
+                let ceiling = retries
+                    .backoff
                     .saturating_mul(1 << exponent)
-                    .min(settings.backoff_max);
+                    .min(retries.max_backoff);
                 ceiling.mul_f64(rng.random())
             }
         };

@@ -37,7 +37,7 @@ pub(crate) enum Escape {
 /// A record without a field its template needs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the record has no field `{0}` (needed by the template)")]
-pub struct MissingField(pub String);
+pub(crate) struct MissingField(pub(crate) String);
 
 impl Template {
     pub(crate) fn parse(text: &str) -> Template {

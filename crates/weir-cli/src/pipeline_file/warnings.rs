@@ -1,15 +1,15 @@
 //! Choices that are valid but defeat backpressure or bounded memory; `weir
 //! validate` (and `weir run`, unless `--quiet`) warns about them.
 
-use super::{Located, PipelineConfig};
-use crate::stages::StageKind;
+use super::PipelineConfig;
+use crate::config::Located;
 
 /// Links larger than this hold a lot of records in memory.
 const LARGE_CAPACITY: usize = 100_000;
 
 /// The warnings for `config`; `dead_letter_given` says whether a
 /// dead-letter file is set (in the file or by `--dead-letter`).
-pub fn warnings(config: &PipelineConfig, dead_letter_given: bool) -> Vec<Located> {
+pub(crate) fn warnings(config: &PipelineConfig, dead_letter_given: bool) -> Vec<Located> {
     let file = &config.file;
     let mut found = Vec::new();
     if let Some(when_full) = &config.links.when_full {
@@ -31,20 +31,15 @@ pub fn warnings(config: &PipelineConfig, dead_letter_given: bool) -> Vec<Located
     }
     for stage in &config.stages {
         let options = &stage.options;
-        if options.timeout.is_some() {
-            continue;
-        }
-        if let Some(concurrency) = &options.concurrency {
+        if let (Some(concurrency), None) = (&options.concurrency, options.timeout) {
             found.push(file.locate(
                 Some(concurrency.span()),
                 "`concurrency` without a `timeout`: a call that never returns holds its slot \
                  for good, and enough of them stall the pipeline",
             ));
-        } else if matches!(stage.kind, StageKind::Command(_)) {
-            found.push(file.locate(
-                stage.span.clone(),
-                "a command stage without a `timeout`: a program that hangs stalls the pipeline",
-            ));
+        }
+        for warning in stage.spec.warnings(options) {
+            found.push(file.locate(stage.span.clone(), warning));
         }
     }
     found

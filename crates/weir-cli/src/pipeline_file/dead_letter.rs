@@ -2,13 +2,11 @@
 
 use serde::Deserialize;
 
-use super::Text;
-
 /// The `[dead_letter]` table. Without it (and without `--dead-letter`),
 /// dead letters are summarized on stderr only.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DeadLetterConfig {
+pub(crate) struct DeadLetterConfig {
     /// A file the dead letters are appended to, one JSON object a line.
-    pub path: Text,
+    pub(crate) path: String,
 }

@@ -1,0 +1,215 @@
+//! The `weir` command: parses the command line, reads the pipeline file,
+//! runs the pipeline, and turns errors into located diagnostics (miette)
+//! and exit codes.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::assemble::{assemble, AssembleError};
+use crate::cli::{Cli, Command, RunArgs};
+use crate::config::{ConfigError, Located};
+use crate::exit_code::Exit;
+use crate::pipeline_file::warnings::warnings;
+use crate::pipeline_file::PipelineConfig;
+use crate::report::Recorder;
+use crate::view::{print_summary, LiveView};
+use crate::{metrics_http, signals};
+use clap::Parser;
+use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceCode};
+
+/// Runs the `weir` command with this process's arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // One line per message, however narrow the terminal, so the
+    // `file:line:column: message` line can be searched for.
+    let _already_set = miette::set_hook(Box::new(|_| {
+        Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
+    }));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("weir: cannot start the async runtime: {error}");
+            return Exit::RunFailed.into();
+        }
+    };
+    let exit = match cli.command {
+        Command::Validate { pipeline } => validate(&pipeline),
+        Command::Run(args) => runtime.block_on(run(args)),
+    };
+    exit.into()
+}
+
+fn load(path: &Path) -> Result<PipelineConfig, Exit> {
+    PipelineConfig::load(path).map_err(|error| {
+        match error {
+            ConfigError::Read { .. } => eprintln!("weir: {error}"),
+            ConfigError::Invalid(located) => show(&located, Severity::Error),
+        }
+        Exit::ConfigError
+    })
+}
+
+fn validate(path: &Path) -> Exit {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(exit) => return exit,
+    };
+    let found = warnings(&config, config.dead_letter.is_some());
+    for warning in &found {
+        show(warning, Severity::Warning);
+    }
+    eprintln!(
+        "{}: valid ({} stage{}, {} warning{})",
+        path.display(),
+        config.stages.len(),
+        plural(config.stages.len()),
+        found.len(),
+        plural(found.len())
+    );
+    Exit::Success
+}
+
+async fn run(args: RunArgs) -> Exit {
+    let config = match load(&args.pipeline) {
+        Ok(config) => config,
+        Err(exit) => return exit,
+    };
+    if !args.quiet {
+        let dead_letter_given = args.dead_letter.is_some() || config.dead_letter.is_some();
+        for warning in warnings(&config, dead_letter_given) {
+            show(&warning, Severity::Warning);
+        }
+    }
+    let assembled = match assemble(&config, args.dead_letter.as_deref(), args.quiet).await {
+        Ok(assembled) => assembled,
+        Err(error) => {
+            show_assemble_error(&config, &error);
+            return Exit::RunFailed;
+        }
+    };
+    if let Some(addr) = assembled.listening {
+        eprintln!("weir: listening on {addr}");
+    }
+    let running = assembled.pipeline.start();
+    let monitor = running.monitor();
+    let metrics = match args.metrics_addr {
+        None => None,
+        Some(addr) => match metrics_http::serve(addr, monitor.clone()).await {
+            Ok((bound, task)) => {
+                eprintln!("weir: metrics at http://{bound}/metrics");
+                Some(task)
+            }
+            Err(error) => {
+                eprintln!("weir: cannot serve metrics on {addr}: {error}");
+                running.shutdown_handle().stop_now();
+                running.wait().await;
+                return Exit::RunFailed;
+            }
+        },
+    };
+    let interrupted = match signals::watch(
+        running.shutdown_handle(),
+        monitor.clone(),
+        args.drain_timeout.0,
+    ) {
+        Ok(interrupted) => interrupted,
+        Err(error) => {
+            eprintln!("weir: cannot watch for signals: {error}");
+            running.shutdown_handle().stop_now();
+            running.wait().await;
+            return Exit::RunFailed;
+        }
+    };
+    let recorder = args
+        .report
+        .as_ref()
+        .map(|_| Recorder::start(monitor.clone()));
+    let view = LiveView::start(monitor, args.quiet);
+    let report = running.wait().await;
+    view.finish();
+    if let Some(task) = metrics {
+        task.abort();
+    }
+    if args.quiet {
+        eprintln!("{}", report.accounting);
+    } else if let Err(error) = print_summary(&report, &mut std::io::stderr()) {
+        eprintln!("weir: cannot print the summary: {error}");
+    }
+    if let Some(path) = &assembled.dead_letter_path {
+        if report.accounting.dead_lettered > 0 {
+            eprintln!("dead letters: {}", path.display());
+        }
+    }
+    if let (Some(path), Some(recorder)) = (&args.report, recorder) {
+        let data = recorder.finish(&report);
+        match crate::report::write(path, &data) {
+            Ok(()) => eprintln!("report: {}", path.display()),
+            Err(error) => eprintln!("weir: cannot write the report {}: {error}", path.display()),
+        }
+    }
+    Exit::of_run(&report, interrupted.get())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn show_assemble_error(config: &PipelineConfig, error: &AssembleError) {
+    match &error.span {
+        Some(span) => {
+            let located = config.file.locate(Some(span.clone()), &error.to_string());
+            show(&located, Severity::Error);
+        }
+        None => eprintln!("weir: {error}"),
+    }
+}
+
+/// Prints a located message the way miette draws it: the file, line and
+/// column, the line itself, and a mark under the place.
+fn show(located: &Located, severity: Severity) {
+    let diagnostic = FileDiagnostic {
+        located: located.clone(),
+        source: NamedSource::new(located.path.display().to_string(), located.text.to_string()),
+        severity,
+    };
+    eprintln!("{:?}", miette::Report::new(diagnostic));
+}
+
+/// A [`Located`] message as a miette diagnostic.
+#[derive(Debug)]
+struct FileDiagnostic {
+    located: Located,
+    source: NamedSource<String>,
+    severity: Severity,
+}
+
+impl std::fmt::Display for FileDiagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.located.fmt(f)
+    }
+}
+
+impl std::error::Error for FileDiagnostic {}
+
+impl Diagnostic for FileDiagnostic {
+    fn severity(&self) -> Option<Severity> {
+        Some(self.severity)
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&self.source)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let span = &self.located.span;
+        let label = LabeledSpan::at(span.start..span.end.max(span.start), "here");
+        Some(Box::new(std::iter::once(label)))
+    }
+}

@@ -1,0 +1,330 @@
+//! What a connector is, and how the three registries (`sources::SOURCES`,
+//! `stages::STAGES`, `sinks::SINKS`) know them.
+//!
+//! A connector is one file: its config type (deriving `Deserialize`; its
+//! fields are its option keys), an impl of [`SourceConnector`],
+//! [`StageConnector`] or [`SinkConnector`], its own error type, and its unit
+//! tests. One line in its registry, `ConnectorType::source::<file::FileSource>()`,
+//! makes it known to the config parser, `weir validate`, the live view and the
+//! README tables' test. Nothing else names it.
+//!
+//! Reading a table: the `type` key picks the registry entry; the connector
+//! takes the keys its config names (and any option group it embeds, such as
+//! the HTTP call options); the options every component of its kind takes
+//! (a stage's `concurrency`, a sink's `retries`) get the keys that remain
+//! and that they name, so a connector's own option wins over a generic one
+//! of the same name; a key nobody took is an error listing every key offered.
+//!
+//! The registries hold plain function pointers; the parsed configs and the
+//! opened connectors are boxed trait objects, so the engine sees one source
+//! type and one sink type whatever the file says.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use weir::io::{Sink, Source, SourceItem};
+use weir::stage::Stage;
+use weir::BoxError;
+
+use crate::config::{ConfigError, SourceFile, TablePart};
+use crate::record::Payload;
+use crate::stages::options::StageOptions;
+
+/// A source connector: its config, by `type = TYPE`.
+pub(crate) trait SourceConnector:
+    DeserializeOwned + fmt::Debug + Send + Sync + 'static
+{
+    /// The `type` that selects it.
+    const TYPE: &'static str;
+    /// The opened source.
+    type Source: OpenedSource;
+    /// Why it could not be opened.
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// Opens the source (binds its listener, finds its files, ...).
+    fn open(&self) -> impl Future<Output = Result<Self::Source, Self::Error>> + Send;
+}
+
+/// An opened source.
+pub(crate) trait OpenedSource: Source<Payload> {
+    /// The address a listening source is bound to.
+    fn local_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+}
+
+/// A stage connector: its config, by `type = TYPE`.
+pub(crate) trait StageConnector:
+    DeserializeOwned + fmt::Debug + Send + Sync + 'static
+{
+    /// The `type` that selects it.
+    const TYPE: &'static str;
+    /// Other `type`s that select it too.
+    const ALIASES: &'static [&'static str] = &[];
+    /// Why it could not be built.
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// Takes its keys from the table: by default its config's fields.
+    fn parse(file: &SourceFile, part: &mut TablePart) -> Result<Self, ConfigError> {
+        part.take(file)
+    }
+    /// Checks the generic options against the stage; the message is shown
+    /// at the stage's `type`.
+    fn check(&self, _options: &StageOptions) -> Result<(), String> {
+        Ok(())
+    }
+    /// Valid choices that risk a stall, for `weir validate`.
+    fn warnings(&self, _options: &StageOptions) -> Vec<&'static str> {
+        Vec::new()
+    }
+    /// Builds the engine's stage; `name` is its name in the pipeline.
+    fn build(&self, name: &str) -> Result<Stage<Payload, Payload>, Self::Error>;
+    /// For the batch stage: its size and wait (the engine's batching is
+    /// not a [`Stage`] yet).
+    fn batching(&self) -> Option<(usize, Duration)> {
+        None
+    }
+}
+
+/// A sink connector: its config, by `type = TYPE`.
+pub(crate) trait SinkConnector:
+    DeserializeOwned + fmt::Debug + Send + Sync + 'static
+{
+    /// The `type` that selects it.
+    const TYPE: &'static str;
+    /// The opened sink.
+    type Sink: Sink<Payload>;
+    /// Why it could not be opened.
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// Takes its keys from the table: by default its config's fields.
+    fn parse(file: &SourceFile, part: &mut TablePart) -> Result<Self, ConfigError> {
+        part.take(file)
+    }
+    /// Opens the sink.
+    fn open(&self) -> impl Future<Output = Result<Self::Sink, Self::Error>> + Send;
+}
+
+/// A parsed `[source]`, whatever its type.
+pub(crate) trait SourceSpec: fmt::Debug + Send + Sync {
+    /// Its `type`.
+    fn kind(&self) -> &'static str;
+    /// Opens it.
+    fn open(&self) -> BoxFuture<'_, Result<BoxSource, BoxError>>;
+}
+
+impl<C: SourceConnector> SourceSpec for C {
+    fn kind(&self) -> &'static str {
+        C::TYPE
+    }
+
+    fn open(&self) -> BoxFuture<'_, Result<BoxSource, BoxError>> {
+        Box::pin(async move {
+            let source = SourceConnector::open(self).await?;
+            Ok(BoxSource(Box::new(source)))
+        })
+    }
+}
+
+/// A parsed `[[stage]]`'s own part, whatever its type.
+pub(crate) trait StageSpec: fmt::Debug + Send + Sync {
+    /// Its `type`.
+    fn kind(&self) -> &'static str;
+    /// See [`StageConnector::check`].
+    fn check(&self, options: &StageOptions) -> Result<(), String>;
+    /// See [`StageConnector::warnings`].
+    fn warnings(&self, options: &StageOptions) -> Vec<&'static str>;
+    /// See [`StageConnector::build`].
+    fn build(&self, name: &str) -> Result<Stage<Payload, Payload>, BoxError>;
+    /// See [`StageConnector::batching`].
+    fn batching(&self) -> Option<(usize, Duration)>;
+}
+
+impl<C: StageConnector> StageSpec for C {
+    fn kind(&self) -> &'static str {
+        C::TYPE
+    }
+
+    fn check(&self, options: &StageOptions) -> Result<(), String> {
+        StageConnector::check(self, options)
+    }
+
+    fn warnings(&self, options: &StageOptions) -> Vec<&'static str> {
+        StageConnector::warnings(self, options)
+    }
+
+    fn build(&self, name: &str) -> Result<Stage<Payload, Payload>, BoxError> {
+        Ok(StageConnector::build(self, name)?)
+    }
+
+    fn batching(&self) -> Option<(usize, Duration)> {
+        StageConnector::batching(self)
+    }
+}
+
+/// A parsed `[sink]`'s own part, whatever its type.
+pub(crate) trait SinkSpec: fmt::Debug + Send + Sync {
+    /// Its `type`.
+    fn kind(&self) -> &'static str;
+    /// Opens it.
+    fn open(&self) -> BoxFuture<'_, Result<BoxSink, BoxError>>;
+}
+
+impl<C: SinkConnector> SinkSpec for C {
+    fn kind(&self) -> &'static str {
+        C::TYPE
+    }
+
+    fn open(&self) -> BoxFuture<'_, Result<BoxSink, BoxError>> {
+        Box::pin(async move {
+            let sink = SinkConnector::open(self).await?;
+            Ok(BoxSink(Box::new(sink)))
+        })
+    }
+}
+
+/// One entry of a registry: a `type` name and how to read its table.
+pub(crate) struct ConnectorType<Spec: ?Sized> {
+    /// The `type`.
+    pub(crate) name: &'static str,
+    /// Other `type`s for the same connector.
+    pub(crate) aliases: &'static [&'static str],
+    parse: fn(&SourceFile, &mut TablePart) -> Result<Box<Spec>, ConfigError>,
+}
+
+impl ConnectorType<dyn SourceSpec> {
+    /// The entry of source connector `C`.
+    pub(crate) const fn source<C: SourceConnector>() -> Self {
+        fn parse<C: SourceConnector>(
+            file: &SourceFile,
+            part: &mut TablePart,
+        ) -> Result<Box<dyn SourceSpec>, ConfigError> {
+            part.expect::<C>();
+            Ok(Box::new(part.take::<C>(file)?))
+        }
+        ConnectorType {
+            name: C::TYPE,
+            aliases: &[],
+            parse: parse::<C>,
+        }
+    }
+}
+
+impl ConnectorType<dyn StageSpec> {
+    /// The entry of stage connector `C`.
+    pub(crate) const fn stage<C: StageConnector>() -> Self {
+        fn parse<C: StageConnector>(
+            file: &SourceFile,
+            part: &mut TablePart,
+        ) -> Result<Box<dyn StageSpec>, ConfigError> {
+            part.expect::<C>();
+            Ok(Box::new(C::parse(file, part)?))
+        }
+        ConnectorType {
+            name: C::TYPE,
+            aliases: C::ALIASES,
+            parse: parse::<C>,
+        }
+    }
+}
+
+impl ConnectorType<dyn SinkSpec> {
+    /// The entry of sink connector `C`.
+    pub(crate) const fn sink<C: SinkConnector>() -> Self {
+        fn parse<C: SinkConnector>(
+            file: &SourceFile,
+            part: &mut TablePart,
+        ) -> Result<Box<dyn SinkSpec>, ConfigError> {
+            part.expect::<C>();
+            Ok(Box::new(C::parse(file, part)?))
+        }
+        ConnectorType {
+            name: C::TYPE,
+            aliases: &[],
+            parse: parse::<C>,
+        }
+    }
+}
+
+/// Reads a table's `type` and hands the table to that connector of
+/// `registry`; `what` names the section (`source`, `stage`, `sink`).
+/// Returns the parsed connector and the span of its `type`.
+pub(crate) fn parse_connector<Spec: ?Sized>(
+    file: &SourceFile,
+    part: &mut TablePart,
+    what: &str,
+    registry: &[ConnectorType<Spec>],
+) -> Result<(Box<Spec>, Option<Range<usize>>), ConfigError> {
+    let (kind, span) = part.take_type(file, what)?;
+    let Some(entry) = registry
+        .iter()
+        .find(|entry| entry.name == kind || entry.aliases.contains(&kind.as_str()))
+    else {
+        let names: Vec<&str> = registry.iter().map(|entry| entry.name).collect();
+        return Err(file.unknown_type(what, &kind, span, &names));
+    };
+    Ok(((entry.parse)(file, part)?, span))
+}
+
+/// An opened source, whatever its type.
+pub(crate) struct BoxSource(Box<dyn DynSource>);
+
+impl BoxSource {
+    /// The address a listening source is bound to.
+    pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+impl Source<Payload> for BoxSource {
+    async fn next(&mut self) -> Option<SourceItem<Payload>> {
+        self.0.next_boxed().await
+    }
+}
+
+/// [`Source`] with its future boxed, so it can be a trait object.
+trait DynSource: Send {
+    fn next_boxed(&mut self) -> BoxFuture<'_, Option<SourceItem<Payload>>>;
+    fn local_addr(&self) -> Option<SocketAddr>;
+}
+
+impl<S: OpenedSource> DynSource for S {
+    fn next_boxed(&mut self) -> BoxFuture<'_, Option<SourceItem<Payload>>> {
+        Box::pin(self.next())
+    }
+
+    fn local_addr(&self) -> Option<SocketAddr> {
+        OpenedSource::local_addr(self)
+    }
+}
+
+/// An opened sink, whatever its type.
+pub(crate) struct BoxSink(Box<dyn DynSink>);
+
+impl Sink<Payload> for BoxSink {
+    async fn write(&mut self, record: &Payload) -> Result<(), BoxError> {
+        self.0.write_boxed(record).await
+    }
+
+    async fn flush(&mut self) -> Result<(), BoxError> {
+        self.0.flush_boxed().await
+    }
+}
+
+/// [`Sink`] with its futures boxed, so it can be a trait object.
+trait DynSink: Send {
+    fn write_boxed<'a>(&'a mut self, record: &'a Payload) -> BoxFuture<'a, Result<(), BoxError>>;
+    fn flush_boxed(&mut self) -> BoxFuture<'_, Result<(), BoxError>>;
+}
+
+impl<S: Sink<Payload>> DynSink for S {
+    fn write_boxed<'a>(&'a mut self, record: &'a Payload) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(self.write(record))
+    }
+
+    fn flush_boxed(&mut self) -> BoxFuture<'_, Result<(), BoxError>> {
+        Box::pin(self.flush())
+    }
+}

@@ -1,0 +1,227 @@
+//! The pipeline file: `[links]`, one `[source]`, `[[stage]]`s in order, one
+//! `[sink]`, an optional `[dead_letter]`. Loading it checks everything that
+//! can be checked before a run; every error names the file, line, column and
+//! field (see [`crate::config::error`]). It sits above the parsing kit
+//! ([`crate::config`]) and the connector registries, beside
+//! [`crate::assemble`], which turns it into a pipeline.
+
+mod dead_letter;
+pub(crate) mod warnings;
+
+use std::path::Path;
+
+pub(crate) use dead_letter::DeadLetterConfig;
+
+use crate::config::{ConfigError, LinksConfig, SourceFile};
+use crate::sinks::SinkConfig;
+use crate::sources::SourceConfig;
+use crate::stages::{stage_names, StageConfig};
+
+/// A whole pipeline file, checked.
+#[derive(Debug)]
+pub(crate) struct PipelineConfig {
+    /// The file, to point at places in it.
+    pub(crate) file: SourceFile,
+    /// `[links]`.
+    pub(crate) links: LinksConfig,
+    /// `[source]`.
+    pub(crate) source: SourceConfig,
+    /// `[[stage]]`, in order.
+    pub(crate) stages: Vec<StageConfig>,
+    /// `[sink]`.
+    pub(crate) sink: SinkConfig,
+    /// `[dead_letter]`.
+    pub(crate) dead_letter: Option<DeadLetterConfig>,
+}
+
+const SECTIONS: &[&str] = &["links", "source", "stage", "sink", "dead_letter"];
+
+impl PipelineConfig {
+    /// Reads and checks the pipeline file at `path`.
+    pub(crate) fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Checks the text of a pipeline file (`path` only names it in errors).
+    pub(crate) fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let file = SourceFile {
+            path: path.to_owned(),
+            text: text.into(),
+        };
+        // `${NAME}` is replaced in every string as the file is parsed.
+        let mut table = file.parse()?;
+        if let Some(unknown) = table
+            .iter()
+            .map(|(key, _)| key)
+            .find(|key| !SECTIONS.contains(key))
+        {
+            let span = table.key(unknown).and_then(|key| key.span());
+            let expected = SECTIONS.join(", ");
+            return Err(file.error(
+                span,
+                &format!("unknown section `{unknown}`: expected one of {expected}"),
+            ));
+        }
+        let links = match table.remove("links") {
+            Some(item) => file.table(item, "links")?.into_config(&file)?,
+            None => LinksConfig::default(),
+        };
+        let source = match table.remove("source") {
+            Some(item) => Some(SourceConfig::from_part(&file, file.table(item, "source")?)?),
+            None => None,
+        };
+        let stages = match table.remove("stage") {
+            Some(item) => file
+                .tables(item, "stage")?
+                .into_iter()
+                .map(|part| StageConfig::from_part(&file, part))
+                .collect::<Result<_, _>>()?,
+            None => Vec::new(),
+        };
+        let names = stage_names(&stages);
+        for (index, name) in names.iter().enumerate() {
+            if names[..index].contains(name) {
+                return Err(file.error(
+                    stages[index].span.clone(),
+                    &format!("a second stage named `{name}`: stage names must differ"),
+                ));
+            }
+        }
+        let sink = match table.remove("sink") {
+            Some(item) => Some(SinkConfig::from_part(&file, file.table(item, "sink")?)?),
+            None => None,
+        };
+        let dead_letter = match table.remove("dead_letter") {
+            Some(item) => Some(file.table(item, "dead_letter")?.into_config(&file)?),
+            None => None,
+        };
+        let missing = |what: &str| {
+            file.error(
+                Some(0..0),
+                &format!("missing [{what}]: a pipeline needs one source and one sink"),
+            )
+        };
+        let source = source.ok_or_else(|| missing("source"))?;
+        let sink = sink.ok_or_else(|| missing("sink"))?;
+        Ok(PipelineConfig {
+            file,
+            links,
+            source,
+            stages,
+            sink,
+            dead_letter,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<PipelineConfig, String> {
+        PipelineConfig::parse(Path::new("p.toml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn reads_every_section_in_order() {
+        let config = parse(
+            r#"
+            [links]
+            capacity = 8
+            when_full = "drop_oldest"
+
+            [source]
+            type = "generate"
+            count = 3
+
+            [[stage]]
+            type = "json"
+            concurrency = 2
+            timeout = "1s"
+            retries = { max_attempts = 3, backoff = "10ms" }
+
+            [[stage]]
+            type = "http"
+            url = "http://127.0.0.1:1/{id}"
+            concurrency = 4
+            retries = { max_attempts = 2 }
+
+            [[stage]]
+            type = "json"
+
+            [sink]
+            type = "file"
+            path = "out.jsonl"
+            retries = { max_attempts = 2 }
+
+            [dead_letter]
+            path = "dead.jsonl"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.links.link_config().capacity, 8);
+        assert!(config.links.when_full().drops());
+        let names = stage_names(&config.stages);
+        assert_eq!(names, ["json-1", "http", "json-3"]);
+        let json = &config.stages[0].options;
+        assert_eq!(
+            json.concurrency.as_ref().map(|c| c.get_ref().get()),
+            Some(2)
+        );
+        assert_eq!(json.retries.as_ref().map(|r| r.max_attempts.get()), Some(3));
+        // The HTTP stage's concurrency and retries are its own.
+        assert_eq!(config.stages[1].spec.kind(), "http");
+        assert!(config.stages[1].options.concurrency.is_none());
+        assert!(config.stages[1].options.retries.is_none());
+        assert_eq!(config.sink.spec.kind(), "file");
+        assert!(config.sink.options.retry_policy().is_some());
+        assert_eq!(config.dead_letter.unwrap().path, "dead.jsonl");
+    }
+
+    #[test]
+    fn a_pipeline_needs_a_source_and_a_sink() {
+        let error = parse("[source]\ntype = \"stdin\"\n").unwrap_err();
+        assert!(error.contains("missing [sink]"), "{error}");
+    }
+
+    #[test]
+    fn unknown_sections_and_types_are_named() {
+        let error = parse("[sorce]\ntype = \"stdin\"\n").unwrap_err();
+        assert!(
+            error.starts_with("p.toml:1:2: unknown section `sorce`"),
+            "{error}"
+        );
+        let error = parse("[source]\ntype = \"stdin\"\n[sink]\ntype = \"kafka\"\n").unwrap_err();
+        assert!(
+            error.contains("expected one of stdout, file, tcp, http"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn stage_names_must_differ() {
+        let text = "[source]\ntype = \"stdin\"\n[sink]\ntype = \"stdout\"\n\
+                    [[stage]]\ntype = \"json\"\nname = \"x\"\n\
+                    [[stage]]\ntype = \"json\"\nname = \"x\"\n";
+        let error = parse(text).unwrap_err();
+        assert!(
+            error.starts_with("p.toml:9:8: a second stage named `x`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_batch_stage_takes_no_run_options() {
+        let text = "[source]\ntype = \"stdin\"\n[sink]\ntype = \"stdout\"\n\
+                    [[stage]]\ntype = \"batch\"\nsize = 2\nmax_wait = \"1s\"\nconcurrency = 2\n";
+        let error = parse(text).unwrap_err();
+        assert!(
+            error.contains("takes only `name`, `size` and `max_wait`"),
+            "{error}"
+        );
+    }
+}
