@@ -32,6 +32,7 @@
 mod faults;
 mod service;
 mod stats;
+mod tls;
 
 use std::collections::HashMap;
 use std::io;
@@ -44,10 +45,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
 
 pub use faults::{Fault, Faults};
 use service::{handle, Shared};
 pub use stats::{RequestLog, ServerStats};
+pub use tls::{TestPki, Tls};
 
 /// How the server behaves.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +69,8 @@ pub struct ServerConfig {
     pub faults: Faults,
     /// Seed of the fault draws.
     pub seed: u64,
+    /// Serve HTTPS with these settings; plain HTTP by default.
+    pub tls: Option<Tls>,
 }
 
 impl Default for ServerConfig {
@@ -77,6 +82,7 @@ impl Default for ServerConfig {
             overload_factor: 2.0,
             faults: Faults::default(),
             seed: 0,
+            tls: None,
         }
     }
 }
@@ -94,9 +100,14 @@ impl RunningServer {
         self.addr
     }
 
-    /// `http://{addr}`, without a trailing slash.
+    /// `http://{addr}` (`https://` with TLS), without a trailing slash.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.shared.config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The counters now.
@@ -131,15 +142,16 @@ impl Drop for RunningServer {
 /// Binds 127.0.0.1:`config.port` and serves on the current tokio runtime.
 ///
 /// # Errors
-/// The bind's.
+/// The bind's, or TLS settings that rustls refuses.
 pub async fn start(config: ServerConfig) -> io::Result<RunningServer> {
+    let acceptor = config.tls.as_ref().map(tls::acceptor).transpose()?;
     let listener = TcpListener::bind(("127.0.0.1", config.port)).await?;
     let addr = listener.local_addr()?;
     let shared = Arc::new(Shared {
         config,
         stats: Default::default(),
     });
-    let task = tokio::spawn(accept(listener, shared.clone()));
+    let task = tokio::spawn(accept(listener, acceptor, shared.clone()));
     Ok(RunningServer {
         addr,
         shared,
@@ -149,7 +161,7 @@ pub async fn start(config: ServerConfig) -> io::Result<RunningServer> {
 
 /// Accepts connections until aborted; aborting drops (and so aborts) every
 /// connection's task.
-async fn accept(listener: TcpListener, shared: Arc<Shared>) {
+async fn accept(listener: TcpListener, acceptor: Option<TlsAcceptor>, shared: Arc<Shared>) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -157,12 +169,20 @@ async fn accept(listener: TcpListener, shared: Arc<Shared>) {
                 let Ok((stream, _)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
+                let acceptor = acceptor.clone();
                 connections.spawn(async move {
                     let service = service_fn(move |request| handle(shared.clone(), request));
-                    // Errors here are resets (injected or by the client).
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let http = http1::Builder::new();
+                    // Errors here are resets (injected or by the client) or
+                    // failed handshakes (a client that does not trust us, or
+                    // that we do not trust).
+                    let _ = match acceptor {
+                        None => http.serve_connection(TokioIo::new(stream), service).await,
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(stream) => http.serve_connection(TokioIo::new(stream), service).await,
+                            Err(_) => return,
+                        },
+                    };
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}

@@ -61,6 +61,7 @@ impl From<Args> for ServerConfig {
                 reset_rate: args.reset_rate,
             },
             seed: args.seed,
+            tls: None,
         }
     }
 }

@@ -6,9 +6,11 @@ mod common;
 
 mod bad_input;
 mod config_errors;
+mod env;
 mod examples;
 mod exit_codes;
 mod http_source;
+mod https;
 mod metrics_and_report;
 mod sigterm;
 mod tcp_backpressure;
