@@ -328,3 +328,62 @@ impl<S: Sink<Payload>> DynSink for S {
         Box::pin(self.flush())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::field_names;
+    use crate::sinks::SINKS;
+    use crate::sources::SOURCES;
+    use crate::stages::STAGES;
+
+    /// The names in the first column of the tables under `heading` in the
+    /// crate's README (`` `name` `` or `` `name` (or `alias`) ``), header
+    /// rows left out.
+    fn readme_names(heading: &str) -> Vec<String> {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split(&format!("\n{heading}\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {heading} in the README"));
+        let section = section.split("\n#").next().unwrap_or_default();
+        section
+            .lines()
+            .filter(|line| line.starts_with("| `"))
+            .map(|row| row.split('|').nth(1).unwrap_or_default())
+            .filter(|first| first.trim() != "`type`")
+            .flat_map(|first| first.split('`').skip(1).step_by(2).map(str::to_owned))
+            .collect()
+    }
+
+    fn registered<Spec: ?Sized>(registry: &[ConnectorType<Spec>]) -> Vec<String> {
+        registry
+            .iter()
+            .flat_map(|entry| std::iter::once(entry.name).chain(entry.aliases.iter().copied()))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_tables_list_every_registered_connector() {
+        assert_eq!(readme_names("### Sources"), registered(SOURCES));
+        assert_eq!(readme_names("### Sinks"), registered(SINKS));
+        // The stages' section also has the table of the generic options.
+        let generic = field_names::<StageOptions>();
+        let stages: Vec<String> = readme_names("### Stages")
+            .into_iter()
+            .filter(|name| !generic.contains(&name.as_str()))
+            .collect();
+        assert_eq!(stages, registered(STAGES));
+    }
+
+    #[test]
+    fn every_type_is_registered_once() {
+        for names in [registered(SOURCES), registered(STAGES), registered(SINKS)] {
+            let mut unique = names.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), names.len(), "{names:?}");
+        }
+    }
+}

@@ -16,6 +16,8 @@ pub(crate) mod units;
 
 pub(crate) use document::TablePart;
 pub(crate) use error::{ConfigError, Located, SourceFile};
+#[cfg(test)]
+pub(crate) use fields::field_names;
 pub(crate) use links::LinksConfig;
 pub(crate) use retries::RetryOptions;
 pub(crate) use units::{HumanDuration, HumanRate};
