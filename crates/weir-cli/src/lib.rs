@@ -26,6 +26,7 @@ mod cli;
 mod config;
 mod connector;
 mod exit_code;
+mod figures;
 mod http_client;
 mod metrics_http;
 pub mod parts;

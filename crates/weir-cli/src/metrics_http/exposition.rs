@@ -7,7 +7,7 @@ use std::fmt::Write;
 use weir::metrics::{bottleneck, PipelineSnapshot, StageSnapshot, Verdict};
 use weir::AccountingSnapshot;
 
-use crate::view::format;
+use crate::figures::format;
 
 /// A per-component metric: name, type, help, and its value for a component
 /// (`None`: not applicable, e.g. queue metrics of a source).
@@ -257,7 +257,7 @@ fn escape_label(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::two_snapshots;
+    use crate::figures::fixtures::two_snapshots;
     use weir::metrics::verdicts;
 
     #[test]

@@ -7,7 +7,7 @@ use serde::Serialize;
 use weir::metrics::Role;
 use weir::{AccountingSnapshot, HeldRecords, RunReport};
 
-use super::stage_summary::StageSummary;
+use crate::figures::stage_summary::StageSummary;
 
 /// A recorded run: time series per component plus the end-of-run summary.
 #[derive(Debug, Clone, Serialize)]

@@ -8,16 +8,13 @@ mod data;
 #[cfg(test)]
 pub(crate) mod fixtures;
 mod html;
-pub(crate) mod rates;
 mod recorder;
-pub(crate) mod stage_summary;
 mod svg;
 
 use std::path::Path;
 
 pub use data::{RunData, Sample, StageSeries};
 pub use recorder::Recorder;
-pub use stage_summary::StageSummary;
 
 /// Writes `data` to `path`: JSON if the extension is `.json`, HTML
 /// otherwise.

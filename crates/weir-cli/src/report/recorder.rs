@@ -10,7 +10,7 @@ use weir::metrics::{verdicts, PipelineSnapshot};
 use weir::{PipelineMonitor, RunReport};
 
 use super::data::{RunData, Sample, StageSeries};
-use super::rates::stage_rates;
+use crate::figures::rates::stage_rates;
 
 /// How often the recorder samples.
 const SAMPLE_EVERY: Duration = Duration::from_millis(500);
@@ -118,7 +118,7 @@ impl Timeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::two_snapshots;
+    use crate::figures::fixtures::two_snapshots;
 
     #[test]
     fn timeline_samples_depth_throughput_and_shares_per_interval() {

@@ -62,7 +62,7 @@ pub(crate) fn line_chart(aria_label: &str, duration: f64, series: &[Vec<(f64, f6
             r#"<text class="x" x="{x:.1}" y="{ty}">{label}</text>"#,
             x = x(t),
             ty = HEIGHT - 8.0,
-            label = crate::view::format::seconds(t),
+            label = crate::figures::format::seconds(t),
         );
     }
     for (index, points) in series.iter().enumerate() {

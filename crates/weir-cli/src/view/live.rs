@@ -5,11 +5,11 @@
 use weir::metrics::{bottleneck, PipelineSnapshot, Verdict};
 
 use super::bar::{fill_bar, fill_color, BAR_WIDTH};
-use super::format;
+use crate::figures::format;
 use super::style::{Color, Palette};
 use super::table::{Align, Cell, Table};
 use super::BOTTLENECK_MARK;
-use crate::report::rates::stage_rates;
+use crate::figures::rates::stage_rates;
 
 /// Room for the widest value of each column the frame redraws often (rate
 /// `999.9k/s`, verdict `starved 100%`), so columns stay put between frames.
@@ -119,7 +119,7 @@ fn verdict_cell(verdict: Option<&Verdict>) -> Cell {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::two_snapshots;
+    use crate::figures::fixtures::two_snapshots;
     use weir::metrics::verdicts;
 
     fn frame(palette: Palette) -> String {

@@ -9,7 +9,6 @@
 //! [`print_summary`] writes the end-of-run table.
 
 mod bar;
-pub(crate) mod format;
 mod live;
 mod progress;
 mod screen;

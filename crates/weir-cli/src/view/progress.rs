@@ -3,7 +3,7 @@
 
 use weir::metrics::PipelineSnapshot;
 
-use super::format;
+use crate::figures::format;
 
 /// `weir 12.0s: in 12034, delivered 11900, dead 3, 998/s, bottleneck enrich`,
 /// the rate being records delivered per second since `earlier`.
@@ -36,7 +36,7 @@ pub(crate) fn render_progress(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::two_snapshots;
+    use crate::figures::fixtures::two_snapshots;
 
     #[test]
     fn progress_line_has_books_rate_and_bottleneck() {

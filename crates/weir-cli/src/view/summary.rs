@@ -5,12 +5,12 @@ use std::io::Write;
 
 use weir::RunReport;
 
-use super::format;
+use crate::figures::format;
 use super::style::Palette;
 use super::table::{Align, Cell, Table};
 use super::BOTTLENECK_MARK;
-use crate::report::stage_summary::COLUMNS;
-use crate::report::StageSummary;
+use crate::figures::stage_summary::COLUMNS;
+use crate::figures::StageSummary;
 
 /// Writes the summary of `report` to `out`, as plain text.
 pub fn print_summary(report: &RunReport, out: &mut impl Write) -> std::io::Result<()> {
@@ -72,7 +72,7 @@ fn stage_table(rows: &[StageSummary]) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixtures::stopped_report;
+    use crate::figures::fixtures::stopped_report;
 
     fn summary(report: &RunReport) -> String {
         let mut out = Vec::new();

@@ -7,7 +7,7 @@ use serde::Serialize;
 use weir::metrics::Role;
 use weir::RunReport;
 
-use crate::view::format;
+use crate::figures::format;
 
 /// The columns of the end-of-run table: header, and whether the column
 /// holds words (aligned left) rather than numbers (aligned right).
