@@ -8,7 +8,6 @@ use weir::metrics::{verdicts, PipelineSnapshot, Role, StageSnapshot};
 use weir::{AccountingSnapshot, HeldRecords, RunReport};
 use weir_core::QueueStats;
 
-
 fn stage(name: &str, role: Role, workers: usize) -> StageSnapshot {
     StageSnapshot {
         name: name.into(),

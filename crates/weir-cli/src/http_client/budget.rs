@@ -7,7 +7,7 @@
 //! `ratio × requests` in it, plus [`FLOOR_PER_SECOND`] per second so that a
 //! trickle of requests can still retry.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::{Duration, Instant};
 
 /// The window the budget is counted over.
@@ -48,7 +48,7 @@ impl RetryBudget {
     /// retries counted in the window ending at `now`.
     fn with_window<R>(&self, now: Instant, f: impl FnOnce(&mut Bucket, u64, u64) -> R) -> R {
         let second = now.saturating_duration_since(self.start).as_secs();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut buckets = self.buckets.lock();
         let (requests, retries) = buckets
             .iter()
             .filter(|b| b.second + BUCKETS as u64 > second)

@@ -4,9 +4,9 @@
 use std::fmt::Write;
 
 use super::data::RunData;
-use crate::figures::stage_summary::COLUMNS;
 use super::svg::{line_chart, line_color};
 use crate::figures::format;
+use crate::figures::stage_summary::COLUMNS;
 
 const STYLE: &str = "
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }

@@ -1,7 +1,9 @@
 //! Samples a running pipeline every 500 ms into per-component time series,
 //! and at the end joins them with the run's report into [`RunData`].
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -34,11 +36,7 @@ impl Recorder {
     /// Stops sampling, takes a last sample from the report's final snapshot,
     /// and joins the series with the report's summary.
     pub fn finish(self, report: &RunReport) -> RunData {
-        let timeline = self
-            .timeline
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let timeline = self.timeline.lock().take();
         self.task.abort();
         let mut timeline = timeline.unwrap_or_else(|| Timeline::new(report.snapshot.clone()));
         timeline.record(report.snapshot.clone());
@@ -57,7 +55,7 @@ async fn sample_every(
     loop {
         tick.tick().await;
         let snapshot = monitor.snapshot();
-        match timeline.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        match timeline.lock().as_mut() {
             Some(timeline) => timeline.record(snapshot),
             None => return,
         }

@@ -6,7 +6,9 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -201,7 +203,7 @@ async fn ingest_records(
 /// Queues all of `items` if there is room for all of them; else none (the
 /// records are dropped, their callbacks with them, before any was queued).
 fn admit(ingest: &Ingest, items: Vec<SourceItem<Payload>>) -> bool {
-    let _one_request_at_a_time = ingest.admission.lock().unwrap_or_else(|p| p.into_inner());
+    let _one_request_at_a_time = ingest.admission.lock();
     let capacity = ingest.queue.capacity().unwrap_or(usize::MAX);
     if ingest.queue.is_shut_down() || capacity - ingest.queue.len() < items.len() {
         return false;

@@ -1,7 +1,9 @@
 //! What became of the records of one HTTP request, told to the request's
 //! handler once every record is finished (or abandoned).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use serde::Serialize;
 use tokio::sync::oneshot;
@@ -34,7 +36,7 @@ struct Tally {
 
 impl Drop for Tally {
     fn drop(&mut self) {
-        let mut counts = *self.counts.get_mut().unwrap_or_else(|p| p.into_inner());
+        let mut counts = *self.counts.get_mut();
         let finished = counts.delivered + counts.dead_lettered + counts.dropped + counts.filtered;
         counts.nacked = self.expected.saturating_sub(finished);
         if let Some(done) = self.done.take() {
@@ -56,7 +58,7 @@ pub fn tally(records: usize) -> (Vec<AckCallback>, oneshot::Receiver<OutcomeCoun
         .map(|_| {
             let tally = tally.clone();
             Box::new(move |outcome: &Outcome| {
-                let mut counts = tally.counts.lock().unwrap_or_else(|p| p.into_inner());
+                let mut counts = tally.counts.lock();
                 match outcome {
                     Outcome::Delivered => counts.delivered += 1,
                     Outcome::DeadLettered { .. } => counts.dead_lettered += 1,

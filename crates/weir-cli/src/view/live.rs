@@ -5,10 +5,10 @@
 use weir::metrics::{bottleneck, PipelineSnapshot, Verdict};
 
 use super::bar::{fill_bar, fill_color, BAR_WIDTH};
-use crate::figures::format;
 use super::style::{Color, Palette};
 use super::table::{Align, Cell, Table};
 use super::BOTTLENECK_MARK;
+use crate::figures::format;
 use crate::figures::rates::stage_rates;
 
 /// Room for the widest value of each column the frame redraws often (rate

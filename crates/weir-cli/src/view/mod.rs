@@ -17,7 +17,9 @@ mod summary;
 mod table;
 
 use std::io::IsTerminal;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
@@ -61,7 +63,7 @@ impl LiveView {
 
     /// Stops the view and takes the live frame off the screen.
     pub fn finish(self) {
-        let screen = self.screen.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let screen = self.screen.lock().take();
         if let Some(screen) = screen {
             screen.clear();
         }
@@ -80,7 +82,7 @@ async fn draw_every(every: Duration, monitor: PipelineMonitor, screen: Arc<Mutex
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     loop {
         tick.tick().await;
-        match screen.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        match screen.lock().as_mut() {
             Some(screen) => screen.tick(&monitor),
             None => return,
         }

@@ -5,10 +5,10 @@ use std::io::Write;
 
 use weir::RunReport;
 
-use crate::figures::format;
 use super::style::Palette;
 use super::table::{Align, Cell, Table};
 use super::BOTTLENECK_MARK;
+use crate::figures::format;
 use crate::figures::stage_summary::COLUMNS;
 use crate::figures::StageSummary;
 
