@@ -1,14 +1,17 @@
 //! `type = "http"`: an HTTP server taking records as `POST /ingest` bodies
-//! (one record a line). It never buffers beyond a small bounded queue: when
-//! the queue has no room for a request's records, the request is answered
-//! `503` with `Retry-After`. Otherwise the reply waits until every record of
-//! the request is finished and says what became of them.
+//! (one record a line). It never buffers beyond a small bounded queue.
+//!
+//! It pushes back by waiting first and refusing second: a request whose
+//! records do not fit in the queue waits (requests in arrival order) for
+//! room, up to `admit_timeout`; only if room does not come in time is it
+//! answered `503` with `Retry-After`. A request is queued whole or not at
+//! all. Once queued, the reply waits until every record of the request is
+//! finished and says what became of them.
 
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-
-use parking_lot::Mutex;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -18,6 +21,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use bytes::BytesMut;
 use serde::Deserialize;
+use tokio::sync::Semaphore;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use weir::io::{Source, SourceItem};
@@ -47,10 +51,13 @@ pub(crate) struct HttpSourceConfig {
     /// Larger bodies are refused with 413 (default 4 MiB).
     #[serde(default = "default_max_body_bytes")]
     max_body_bytes: NonZeroUsize,
-    /// Records waiting between the server and the pipeline (default 256);
-    /// a request whose records do not fit is answered 503.
+    /// Records waiting between the server and the pipeline (default 256).
     #[serde(default = "default_queue")]
     queue: NonZeroUsize,
+    /// How long a request waits for room in the queue before it is
+    /// answered 503 (default 1s).
+    #[serde(default = "default_admit_timeout")]
+    admit_timeout: HumanDuration,
     /// The `Retry-After` of a 503 (default 1s).
     #[serde(default = "default_retry_after")]
     retry_after: HumanDuration,
@@ -71,15 +78,23 @@ fn default_queue() -> NonZeroUsize {
 }
 
 fn default_retry_after() -> HumanDuration {
-    HumanDuration(std::time::Duration::from_secs(1))
+    HumanDuration(Duration::from_secs(1))
+}
+
+fn default_admit_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(1))
 }
 
 /// What the request handlers share.
 struct Ingest {
     queue: Queue<SourceItem<Payload>>,
-    /// Held while checking for room and queueing one request's records, so
-    /// a request is queued whole or not at all.
-    admission: Mutex<()>,
+    /// The queue's free room, one permit a record: a request takes permits
+    /// for all its records at once (tokio's semaphore serves waiters in
+    /// order), then queues them; the source gives one back per record it
+    /// takes. Only handlers put, so the queue never lacks the room a
+    /// request holds permits for.
+    room: Arc<Semaphore>,
+    admit_timeout: Duration,
     format: Format,
     max_line_length: usize,
     token: Option<String>,
@@ -89,6 +104,7 @@ struct Ingest {
 /// The running server, read as a source.
 pub(crate) struct HttpSource {
     queue: Queue<SourceItem<Payload>>,
+    room: Arc<Semaphore>,
     local_addr: SocketAddr,
     /// Stops the server (gracefully) when the source is dropped.
     _server: DropGuard,
@@ -104,9 +120,11 @@ impl SourceConnector for HttpSourceConfig {
         let config = self;
         let (listener, local_addr) = listen(&config.listen).await?;
         let queue = Queue::bounded(config.queue.get());
+        let room = Arc::new(Semaphore::new(config.queue.get()));
         let ingest = Arc::new(Ingest {
             queue: queue.clone(),
-            admission: Mutex::new(()),
+            room: room.clone(),
+            admit_timeout: config.admit_timeout.0,
             format: config.format,
             max_line_length: config.max_line_length.get(),
             token: config.token.clone(),
@@ -127,6 +145,7 @@ impl SourceConnector for HttpSourceConfig {
         });
         Ok(HttpSource {
             queue,
+            room,
             local_addr,
             _server: stop.drop_guard(),
         })
@@ -141,15 +160,19 @@ impl OpenedSource for HttpSource {
 
 impl Drop for HttpSource {
     fn drop(&mut self) {
-        // Records still queued are dropped unfinished: their requests are
-        // answered with them counted as nacked.
+        // Requests waiting for room are refused; records still queued are
+        // dropped unfinished: their requests are answered with them counted
+        // as nacked.
+        self.room.close();
         drop(self.queue.shutdown_immediate());
     }
 }
 
 impl Source<Payload> for HttpSource {
     async fn next(&mut self) -> Option<SourceItem<Payload>> {
-        self.queue.get().await
+        let item = self.queue.get().await?;
+        self.room.add_permits(1);
+        Some(item)
     }
 }
 
@@ -184,7 +207,7 @@ async fn ingest_records(
         };
         *on_ack = Some(callback);
     }
-    if !admit(&ingest, items) {
+    if !admit(&ingest, items).await {
         let retry_after = ingest.retry_after_secs.to_string();
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -200,15 +223,19 @@ async fn ingest_records(
     }
 }
 
-/// Queues all of `items` if there is room for all of them; else none (the
-/// records are dropped, their callbacks with them, before any was queued).
-fn admit(ingest: &Ingest, items: Vec<SourceItem<Payload>>) -> bool {
-    let _one_request_at_a_time = ingest.admission.lock();
-    let capacity = ingest.queue.capacity().unwrap_or(usize::MAX);
-    if ingest.queue.is_shut_down() || capacity - ingest.queue.len() < items.len() {
+/// Queues all of `items` once there is room for all of them, waiting up to
+/// the admit timeout; else none (the records are dropped, their callbacks
+/// with them, before any was queued).
+async fn admit(ingest: &Ingest, items: Vec<SourceItem<Payload>>) -> bool {
+    let Ok(wanted) = u32::try_from(items.len()) else {
         return false;
-    }
-    // Only handlers put, under this lock, so every put finds room.
+    };
+    let room = ingest.room.acquire_many(wanted);
+    let Ok(Ok(permits)) = tokio::time::timeout(ingest.admit_timeout, room).await else {
+        return false;
+    };
+    // The permits become the queued records; the source gives them back.
+    permits.forget();
     items
         .into_iter()
         .all(|item| ingest.queue.try_put(item).is_ok())

@@ -9,6 +9,7 @@ mod config_errors;
 mod env;
 mod examples;
 mod exit_codes;
+mod http_admission;
 mod http_source;
 mod https;
 mod metrics_and_report;
