@@ -246,7 +246,7 @@ fn config_errors_are_explained() {
     assert!(error.contains("unknown field `methd`"), "{error}");
     // Every key the stage takes is listed, the HTTP client's included.
     assert!(error.contains("url, method, body"), "{error}");
-    assert!(error.contains("retry_budget, tls"), "{error}");
+    assert!(error.contains("retry_budget, max_outage, tls"), "{error}");
     let error = parse(json!({"url": url, "concurrency": 4, "max_concurrency": 9})).unwrap_err();
     assert!(error.contains("need concurrency = \"adaptive\""), "{error}");
     // The old retry dialect is refused with the new form shown.

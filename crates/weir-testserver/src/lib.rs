@@ -71,6 +71,39 @@ pub struct ServerConfig {
     pub seed: u64,
     /// Serve HTTPS with these settings; plain HTTP by default.
     pub tls: Option<Tls>,
+    /// A window during which the service is down; none by default.
+    pub outage: Option<Outage>,
+}
+
+/// A window during which the server is down, timed from its start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outage {
+    /// When it begins, after the server started.
+    pub start: Duration,
+    /// How long it lasts.
+    pub length: Duration,
+    /// How the server is down.
+    pub kind: OutageKind,
+}
+
+/// How a server is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutageKind {
+    /// Every request is answered `503` with this `Retry-After` (seconds).
+    Unavailable {
+        /// The `Retry-After` sent.
+        retry_after_secs: u64,
+    },
+    /// The port is closed: connections are refused, and those open when the
+    /// outage begins are closed.
+    Refused,
+}
+
+impl Outage {
+    /// Whether `since_start` falls in the window.
+    pub fn covers(&self, since_start: Duration) -> bool {
+        since_start >= self.start && since_start < self.start + self.length
+    }
 }
 
 impl Default for ServerConfig {
@@ -83,6 +116,7 @@ impl Default for ServerConfig {
             faults: Faults::default(),
             seed: 0,
             tls: None,
+            outage: None,
         }
     }
 }
@@ -149,6 +183,7 @@ pub async fn start(config: ServerConfig) -> io::Result<RunningServer> {
     let addr = listener.local_addr()?;
     let shared = Arc::new(Shared {
         config,
+        started: tokio::time::Instant::now(),
         stats: Default::default(),
     });
     let task = tokio::spawn(accept(listener, acceptor, shared.clone()));
@@ -160,13 +195,27 @@ pub async fn start(config: ServerConfig) -> io::Result<RunningServer> {
 }
 
 /// Accepts connections until aborted; aborting drops (and so aborts) every
-/// connection's task.
+/// connection's task. During a [`OutageKind::Refused`] outage the listener
+/// is closed (and every open connection with it) and bound again after.
 async fn accept(listener: TcpListener, acceptor: Option<TlsAcceptor>, shared: Arc<Shared>) {
+    let mut listener = Some(listener);
     let mut connections = JoinSet::new();
+    let refused = shared
+        .config
+        .outage
+        .filter(|outage| outage.kind == OutageKind::Refused);
+    let (mut down_at, up_at) = match refused {
+        Some(outage) => (
+            Some(shared.started + outage.start),
+            Some(shared.started + outage.start + outage.length),
+        ),
+        None => (None, None),
+    };
+    let addr = listener.as_ref().and_then(|l| l.local_addr().ok());
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+            accepted = async { listener.as_ref()?.accept().await.ok() }, if listener.is_some() => {
+                let Some((stream, _)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 let acceptor = acceptor.clone();
@@ -186,6 +235,27 @@ async fn accept(listener: TcpListener, acceptor: Option<TlsAcceptor>, shared: Ar
                 });
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = sleep_until(down_at), if down_at.is_some() => {
+                down_at = None;
+                listener = None;
+                connections.abort_all();
+            }
+            () = sleep_until(up_at), if listener.is_none() => {
+                listener = match addr {
+                    Some(addr) => TcpListener::bind(addr).await.ok(),
+                    None => None,
+                };
+                if listener.is_none() {
+                    return;
+                }
+            }
         }
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use weir_testserver::{start, Faults, ServerConfig};
+use weir_testserver::{start, Faults, Outage, OutageKind, ServerConfig};
 
 /// A fault-injecting HTTP test server on 127.0.0.1.
 #[derive(Debug, Parser)]
@@ -43,6 +43,16 @@ struct Args {
     /// Seed of the fault draws.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// An outage: `503` (every request answered 503 with `--retry-after`)
+    /// or `refused` (the port closed).
+    #[arg(long)]
+    outage: Option<String>,
+    /// When the outage begins, in ms after the start.
+    #[arg(long, default_value_t = 10_000)]
+    outage_start_ms: u64,
+    /// How long it lasts, in ms.
+    #[arg(long, default_value_t = 10_000)]
+    outage_ms: u64,
 }
 
 impl From<Args> for ServerConfig {
@@ -62,6 +72,16 @@ impl From<Args> for ServerConfig {
             },
             seed: args.seed,
             tls: None,
+            outage: args.outage.as_deref().map(|kind| Outage {
+                start: Duration::from_millis(args.outage_start_ms),
+                length: Duration::from_millis(args.outage_ms),
+                kind: match kind {
+                    "refused" => OutageKind::Refused,
+                    _ => OutageKind::Unavailable {
+                        retry_after_secs: args.retry_after,
+                    },
+                },
+            }),
         }
     }
 }

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use crate::faults::Fault;
 use crate::stats::{RequestLog, Stats};
-use crate::ServerConfig;
+use crate::{OutageKind, ServerConfig};
 
 /// The error a handler returns to make hyper close the connection without
 /// a response.
@@ -30,6 +30,7 @@ impl std::error::Error for InjectedReset {}
 
 pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
+    pub(crate) started: Instant,
     pub(crate) stats: Stats,
 }
 
@@ -43,6 +44,20 @@ impl Shared {
 
     fn overloaded(&self, in_service: usize) -> bool {
         in_service as f64 > self.config.overload_factor * self.config.capacity as f64
+    }
+
+    /// The `Retry-After` to answer `503` with, while an
+    /// [`OutageKind::Unavailable`] outage lasts.
+    fn unavailable(&self) -> Option<u64> {
+        let outage = self.config.outage?;
+        match outage.kind {
+            OutageKind::Unavailable { retry_after_secs }
+                if outage.covers(self.started.elapsed()) =>
+            {
+                Some(retry_after_secs)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -65,7 +80,12 @@ pub(crate) async fn handle(
     let config = &shared.config;
     let fault = config.faults.decide(config.seed, &key, nth);
     let mut retry_after = None;
+    let unavailable = shared.unavailable();
     let status = match fault {
+        _ if unavailable.is_some() => {
+            retry_after = unavailable.map(Duration::from_secs);
+            Some(StatusCode::SERVICE_UNAVAILABLE)
+        }
         Fault::Reset => None,
         Fault::Throttle => {
             retry_after = Some(Duration::from_secs(config.faults.retry_after_secs));

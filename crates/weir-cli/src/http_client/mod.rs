@@ -9,6 +9,7 @@
 //! timeout = "10s"            # whole request, per attempt
 //! retries = { max_attempts = 3, backoff = "100ms", max_backoff = "10s" }
 //! retry_budget = 0.2         # retries at most this share of requests
+//! max_outage = "10m"         # default: wait for a service that is down
 //! tls = { ca_file = "ca.pem", client_cert = "me.pem", client_key = "me.key" }
 //! ```
 //!
@@ -17,11 +18,14 @@
 //! `tls.client_key` (PEM) present a client certificate (mutual TLS). A URL
 //! whose scheme is neither `http` nor `https` is a config error.
 //!
-//! A [`Caller`] makes the calls: one client, one retry budget, and an
-//! optional adaptive limit (see [`call`] for what is retried and how).
+//! A [`Caller`] makes the calls: one client, one retry budget, one outage
+//! gate and an optional concurrency limit (see [`call`] for what is retried
+//! and how, and [`outage`] for how a service that is down pauses the calls
+//! and pushes back on the pipeline instead of failing records).
 
 mod budget;
 pub(crate) mod call;
+pub(crate) mod outage;
 pub(crate) mod tls;
 
 use std::time::Duration;
@@ -50,6 +54,9 @@ pub(crate) struct CallOptions {
     /// second); 0.2 by default; 0 disables retries.
     #[serde(default = "default_retry_budget")]
     pub(crate) retry_budget: f64,
+    /// Give a record up (dead-letter it) once the service has been
+    /// unavailable this long; by default wait without end.
+    pub(crate) max_outage: Option<HumanDuration>,
     /// Private CAs and client certificates.
     #[serde(default)]
     pub(crate) tls: TlsOptions,
@@ -62,6 +69,7 @@ impl Default for CallOptions {
             timeout: default_timeout(),
             retries: default_retries(),
             retry_budget: default_retry_budget(),
+            max_outage: None,
             tls: TlsOptions::default(),
         }
     }

@@ -164,12 +164,15 @@ impl Sink<Payload> for HttpSink {
         for batch in buffer.chunks(self.batch_size) {
             let body = self.format.encode(batch);
             self.caller
-                .call(|client| {
-                    client
-                        .request(self.method.clone(), &self.url)
-                        .header(CONTENT_TYPE, self.format.content_type())
-                        .body(body.clone())
-                })
+                .call(
+                    |client| {
+                        client
+                            .request(self.method.clone(), &self.url)
+                            .header(CONTENT_TYPE, self.format.content_type())
+                            .body(body.clone())
+                    },
+                    || (),
+                )
                 .await
                 .map_err(|error| HttpSinkError {
                     records: batch.len(),

@@ -29,18 +29,26 @@
 //! final status, the response body (parsed as JSON if it is JSON, else as a
 //! string) and the input record.
 //!
-//! # Failures
-//! A record whose request fails for good is dead-lettered with the reason,
-//! e.g. `HTTP 500 Internal Server Error after 3 attempts` or
-//! `HTTP 404 Not Found after 1 attempt (not retryable)`. The retries happen
-//! inside the stage (so they can honour `Retry-After`): do not also give the
-//! stage an engine retry policy. Retried: 429 and 503 after the server's
-//! `Retry-After` (seconds or an HTTP date; plus up to `retries.backoff` of
-//! jitter; a `Retry-After` above `retries.max_backoff` is not waited for), other
-//! 5xx, timeouts and connection errors with exponential backoff and full
-//! jitter; each retry must fit the retry budget. Other statuses (4xx) are
-//! not retried.
+//! # Failures and outages
+//! The retries happen inside the stage (so they can honour `Retry-After`):
+//! do not also give the stage an engine retry policy. See
+//! [`crate::http_client`] for the rules. In short: a record whose request
+//! fails for good is dead-lettered with the reason, e.g. `HTTP 500 Internal
+//! Server Error after 3 attempts` or `HTTP 404 Not Found after 1 attempt
+//! (not retryable)`. But `429`, `503`, a refused connection and a
+//! connection closed before any response are about the service, not the
+//! record: the stage backs off, and when they keep coming it **pauses**
+//! (one probe at a time, spaced by `Retry-After` or backoff), its records
+//! wait, its input link fills, and the pipeline pushes back up to its
+//! source. A record is dead-lettered for an outage only once it lasted
+//! `max_outage` (if set): "service unavailable for longer than max_outage".
+//! The `paused` gauge is 1 while it is paused.
 //!
+//! # Fixed concurrency
+//! `concurrency = N` is a ceiling: on service signals the stage halves its
+//! limit (at most once a round trip) and climbs back to `N` once they stop.
+//! Latency alone does not lower it.
+
 //! # Adaptive concurrency
 //! With `concurrency = "adaptive"` the engine runs up to `max_concurrency`
 //! records at once and each attempt waits for a permit of a
@@ -56,7 +64,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use weir::stage::Stage;
-use weir_core::limit::{AdaptiveConcurrency, AdaptiveConfig, Algorithm};
+use weir_core::limit::{AdaptiveConcurrency, AdaptiveConfig, Aimd, Algorithm};
 
 use crate::config::{ConfigError, SourceFile, TablePart};
 use crate::connector::StageConnector;
@@ -162,7 +170,7 @@ struct HttpStage {
 }
 
 impl HttpStageConfig {
-    /// The engine's concurrency, and the adaptive limit if there is one.
+    /// The engine's concurrency, and the limit under it.
     fn limits(&self) -> Result<(usize, Option<AdaptiveConcurrency>), String> {
         let adaptive_only = self.min_concurrency.is_some()
             || self.max_concurrency.is_some()
@@ -172,7 +180,25 @@ impl HttpStageConfig {
                 "min_concurrency, max_concurrency and algorithm need concurrency = \"adaptive\""
                     .into(),
             ),
-            Concurrency::Fixed(n) => Ok((n, None)),
+            Concurrency::Fixed(n) => {
+                // A fixed limit is a ceiling: the stage backs off below it
+                // on service signals only (not on latency), halving at
+                // most once a round trip, and climbs back within about
+                // eight round trips once they stop.
+                let config = AdaptiveConfig {
+                    algorithm: Algorithm::Aimd(Aimd {
+                        increase: (n as f64 / 8.0).max(1.0),
+                        backoff: 0.5,
+                        latency_tolerance: f64::INFINITY,
+                    }),
+                    initial_limit: n,
+                    min_limit: 1,
+                    max_limit: n,
+                };
+                let limit = AdaptiveConcurrency::new(config)
+                    .map_err(|error| format!("concurrency: {error}"))?;
+                Ok((n, Some(limit)))
+            }
             Concurrency::Adaptive => {
                 let algorithm = match self.algorithm.unwrap_or(AlgorithmName::Aimd) {
                     AlgorithmName::Aimd => AdaptiveConfig::aimd().algorithm,
@@ -253,9 +279,14 @@ pub(crate) fn build_with_limit(
         },
         caller: Caller::new(&config.call, concurrency, limit.clone())?,
     });
+    let running = stage.clone();
     let function = Stage::map_async(move |record: Payload| {
-        let stage = stage.clone();
+        let stage = running.clone();
         async move { stage.run(record).await.map_err(Into::into) }
+    });
+    let paused = stage.clone();
+    let function = function.gauge("paused", move || {
+        f64::from(u8::from(paused.caller.pause_status().is_some()))
     });
     let function = match &limit {
         Some(adaptive) => {
@@ -295,15 +326,18 @@ impl HttpStage {
             body: bytes,
         } = self
             .caller
-            .call(|client| {
-                let builder = client.request(request.method.clone(), &url);
-                match &body {
-                    Some((content_type, body)) => builder
-                        .header(reqwest::header::CONTENT_TYPE, *content_type)
-                        .body(body.clone()),
-                    None => builder,
-                }
-            })
+            .call(
+                |client| {
+                    let builder = client.request(request.method.clone(), &url);
+                    match &body {
+                        Some((content_type, body)) => builder
+                            .header(reqwest::header::CONTENT_TYPE, *content_type)
+                            .body(body.clone()),
+                        None => builder,
+                    }
+                },
+                || (),
+            )
             .await?;
         let body = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));

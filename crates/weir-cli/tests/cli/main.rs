@@ -13,5 +13,6 @@ mod http_admission;
 mod http_source;
 mod https;
 mod metrics_and_report;
+mod outage;
 mod sigterm;
 mod tcp_backpressure;
