@@ -14,6 +14,7 @@
 mod asyncio;
 mod http;
 mod memory;
+mod outage;
 mod pipeline;
 mod queue;
 mod report;
@@ -77,6 +78,11 @@ pub const SUITES: &[Suite] = &[
         name: "http",
         about: "HTTP GETs: weir's http stage vs aiohttp, xargs curl, reqwest; overload",
         run: http::run,
+    },
+    Suite {
+        name: "outage",
+        about: "a 10 s outage in a 30 s run: dead letters, duplicates, recovery time",
+        run: outage::run,
     },
 ];
 
