@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use weir::stage::Stage;
 use weir::{Pipeline, ReadyPipeline};
 
 use crate::config::PipelineConfig;
@@ -67,9 +68,10 @@ pub async fn assemble(
             .map_err(fail(&format!("stage {name}"), &stage.span))?;
         flow = match built {
             BuiltStage::Transform(stage) => flow.stage(&name, stage),
-            BuiltStage::Batch { size, max_wait } => flow
-                .batch(&name, size, max_wait)
-                .map(&format!("{name}.join"), |records| Ok(batch::join(records))),
+            BuiltStage::Batch { size, max_wait } => flow.stage(
+                &name,
+                Stage::batch(size, max_wait, |records| Ok(batch::join(records))),
+            ),
         };
     }
     let sink_section = &config.sink.config;

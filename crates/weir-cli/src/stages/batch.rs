@@ -1,6 +1,6 @@
 //! `type = "batch"`: groups records into JSON arrays of up to `size`,
 //! sending a partial batch once `max_wait` has passed since its first
-//! record (the engine's batch stage, then a join into one array).
+//! record (the engine's batch stage, joining each batch into one array).
 
 use serde::Deserialize;
 use std::num::NonZeroUsize;

@@ -19,8 +19,8 @@ use crate::io::{DeadLetterSink, LogDeadLetters, Sink, Source};
 use crate::metrics::stage::StageMetrics;
 use crate::metrics::Role;
 use crate::record::Record;
-use crate::stage::batch::run_batch;
 use crate::stage::fan::{run_broadcast, run_merge};
+use crate::stage::spec::Work;
 use crate::stage::transform::Transform;
 use crate::stage::{Emit, RetryPolicy, Stage};
 use crate::RunReport;
@@ -222,7 +222,11 @@ impl<T: Send + 'static> Flow<T> {
     where
         T: Clone + Sync,
     {
-        let workers = if stage.ordered { 1 } else { stage.concurrency };
+        let workers = match stage.work {
+            Work::Batch { .. } => 1,
+            Work::Each(_) if stage.ordered => 1,
+            Work::Each(_) => stage.concurrency,
+        };
         let name_arc: Arc<str> = name.into();
         self.then(
             name,
@@ -354,11 +358,13 @@ impl<T: Send + 'static> Flow<T> {
     }
 
     /// Groups records into batches of up to `size`, sending a partial batch
-    /// once `max_wait` has passed since its first record.
-    pub fn batch(self, name: &str, size: usize, max_wait: Duration) -> Flow<Vec<T>> {
-        self.then(name, Role::Stage, 1, move |metrics, _ctx, input, output| {
-            run_batch(metrics, size, max_wait, input, output).boxed()
-        })
+    /// once `max_wait` has passed since its first record: a
+    /// [`Stage::batch`] that passes each batch on as it is.
+    pub fn batch(self, name: &str, size: usize, max_wait: Duration) -> Flow<Vec<T>>
+    where
+        T: Clone + Sync,
+    {
+        self.stage(name, Stage::batch(size, max_wait, Ok))
     }
 
     /// Ends the pipeline in a sink.
