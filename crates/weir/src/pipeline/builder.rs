@@ -13,7 +13,7 @@ use super::dead_letters::run_dead_letters;
 use super::running::{Link, RunningPipeline};
 use super::sink::run_sink;
 use super::source::run_source;
-use crate::ack::Outcome;
+use crate::ack::{DropPolicy, Outcome};
 use crate::error::BoxError;
 use crate::io::{DeadLetterSink, LogDeadLetters, Sink, Source};
 use crate::metrics::stage::StageMetrics;
@@ -417,14 +417,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// anyone else), so the link is built as `DropNewest` and reports the
 /// record as dropped under the policy `reject`.
 fn link_queue<T: Send + 'static>(config: LinkConfig, consumer: Arc<str>) -> Queue<Record<T>> {
-    let (overflow, policy_name) = match config.overflow {
-        Overflow::Reject => (Overflow::DropNewest, Some("reject")),
-        other => (other, None),
+    let (overflow, rejects) = match config.overflow {
+        Overflow::Reject => (Overflow::DropNewest, true),
+        other => (other, false),
     };
     Queue::builder(config.capacity.max(1))
         .overflow(overflow)
         .on_drop(move |dropped: Dropped<Record<T>>| {
-            let policy = policy_name.map_or_else(|| dropped.reason.to_string(), str::to_owned);
+            let policy = if rejects {
+                DropPolicy::Reject
+            } else {
+                DropPolicy::from(dropped.reason)
+            };
             dropped.item.finish(Outcome::Dropped {
                 stage: consumer.clone(),
                 policy,

@@ -1,7 +1,6 @@
 //! What every task of a running pipeline shares: the books, the
 //! dead-letter link, the stop signals and the first fatal error.
 
-use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -16,7 +15,7 @@ use weir_core::Queue;
 use crate::accounting::Accounting;
 use crate::ack::AckSet;
 use crate::error::PipelineError;
-use crate::io::DeadLetter;
+use crate::io::{DeadLetter, DeadPayload};
 use crate::metrics::stage::StageMetrics;
 use crate::record::Record;
 
@@ -84,14 +83,16 @@ impl RunContext {
         reason: String,
         metrics: &StageMetrics,
     ) {
-        let boxed = record.map_payload(|payload| Box::new(payload) as Box<dyn Any + Send + Sync>);
-        self.dead_letter_any(boxed, stage, reason, metrics).await;
+        let erased = record.map_payload(|payload| DeadPayload::Record(Box::new(payload)));
+        self.dead_letter_payload(erased, stage, reason, metrics)
+            .await;
     }
 
-    /// [`RunContext::dead_letter`] for a payload already boxed.
-    pub(crate) async fn dead_letter_any(
+    /// [`RunContext::dead_letter`] for a payload already made a
+    /// [`DeadPayload`] (a source's raw input).
+    pub(crate) async fn dead_letter_payload(
         &self,
-        record: Record<Box<dyn Any + Send + Sync>>,
+        record: Record<DeadPayload>,
         stage: &Arc<str>,
         reason: String,
         metrics: &StageMetrics,
