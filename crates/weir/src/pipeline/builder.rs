@@ -1,7 +1,10 @@
 //! Building a pipeline: a source, stages in order, a sink, each joined to
 //! the next by a bounded link (a [`weir_core::Queue`]).
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::future::Future;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -131,6 +134,20 @@ pub(crate) struct Build {
     next_link: Option<LinkConfig>,
 }
 
+impl Build {
+    /// Adds the task of a component (stage, sink, broadcast or merge) whose
+    /// `metrics` mark it done when `run` ends. (The source's task is added
+    /// by [`PipelineBuilder::source`], which does not mark it done.)
+    fn spawn_component(
+        &mut self,
+        metrics: &Arc<StageMetrics>,
+        run: impl Future<Output = ()> + Send + 'static,
+    ) {
+        let done = metrics.clone();
+        self.tasks.push(run.map(move |()| done.mark_done()).boxed());
+    }
+}
+
 /// One branch of a [`Flow::broadcast`]: given the branch's start, returns
 /// its end.
 pub type Branch<T, U> = Box<dyn FnOnce(Flow<T>) -> Flow<U> + Send>;
@@ -169,8 +186,8 @@ impl<T: Send + 'static> Flow<T> {
             let queue = queue.clone();
             Box::new(move || queue.stats()) as crate::metrics::stage::QueueProbe
         };
-        lock(&consumer.inputs).push(probe(&queue));
-        lock(&self.producer_metrics.outputs).push(probe(&queue));
+        consumer.inputs.lock().push(probe(&queue));
+        self.producer_metrics.outputs.lock().push(probe(&queue));
         (self.producer)(&mut self.build, queue.clone());
         let held = queue.clone();
         self.build.links.push(Link {
@@ -208,11 +225,7 @@ impl<T: Send + 'static> Flow<T> {
             producer_metrics: metrics,
             producer: Box::new(move |build, output| {
                 let done = stage_metrics.clone();
-                build.tasks.push(
-                    run(stage_metrics, ctx, input, output)
-                        .map(move |()| done.mark_done())
-                        .boxed(),
-                );
+                build.spawn_component(&done, run(stage_metrics, ctx, input, output));
             }),
         }
     }
@@ -324,23 +337,20 @@ impl<T: Send + 'static> Flow<T> {
             let start = Flow {
                 build,
                 producer_metrics: fork.clone(),
-                producer: Box::new(move |_build, queue| lock(&slot)[i] = Some(queue)),
+                producer: Box::new(move |_build, queue| slot.lock()[i] = Some(queue)),
             };
             let (rest, end) = branch(start).connect(&merge);
             build = rest;
             ends.push(end);
         }
         build.ctx.register(merge.clone());
-        let starts: Vec<_> = lock(&starts)
+        let starts: Vec<_> = starts
+            .lock()
             .drain(..)
             .map(|start| start.expect("every branch was connected"))
             .collect();
-        let (name, done) = (Arc::<str>::from(name), fork.clone());
-        build.tasks.push(
-            run_broadcast(name, fork, input, starts)
-                .map(move |()| done.mark_done())
-                .boxed(),
-        );
+        let name = Arc::<str>::from(name);
+        build.spawn_component(&fork.clone(), run_broadcast(name, fork, input, starts));
         let ctx = build.ctx.clone();
         let merge_metrics = merge.clone();
         Flow {
@@ -348,11 +358,7 @@ impl<T: Send + 'static> Flow<T> {
             producer_metrics: merge,
             producer: Box::new(move |build, output| {
                 let done = merge_metrics.clone();
-                build.tasks.push(
-                    run_merge(ctx, merge_metrics, ends, output)
-                        .map(move |()| done.mark_done())
-                        .boxed(),
-                );
+                build.spawn_component(&done, run_merge(ctx, merge_metrics, ends, output));
             }),
         }
     }
@@ -390,11 +396,9 @@ impl<T: Send + 'static> Flow<T> {
         let (mut build, input) = self.connect(&metrics);
         let ctx = build.ctx.clone();
         let name: Arc<str> = name.into();
-        let done = metrics.clone();
-        build.tasks.push(
-            run_sink(sink, name, retry, metrics, ctx, input)
-                .map(move |()| done.mark_done())
-                .boxed(),
+        build.spawn_component(
+            &metrics.clone(),
+            run_sink(sink, name, retry, metrics, ctx, input),
         );
         ReadyPipeline {
             build,
@@ -403,10 +407,6 @@ impl<T: Send + 'static> Flow<T> {
             }),
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Builds a link whose dropping policy (if any) finishes what it drops as

@@ -2,7 +2,9 @@
 //! dead-letter link, the stop signals and the first fatal error.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::SystemTime;
 
 use tokio::time::Instant;
@@ -63,7 +65,7 @@ impl RunContext {
 
     /// Records the first fatal error and stops the run at once.
     pub(crate) fn fail(&self, error: PipelineError) {
-        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        let mut failure = self.failure.lock();
         if failure.is_none() {
             tracing::error!(%error, "pipeline failed; stopping");
             *failure = Some(error);
@@ -120,7 +122,7 @@ impl RunContext {
         F: std::future::Future<Output = ()> + Send + 'static,
     {
         let task = self.tasks.spawn(work);
-        let mut handles = self.abort_handles.lock().unwrap_or_else(|p| p.into_inner());
+        let mut handles = self.abort_handles.lock();
         match handles.as_mut() {
             Some(handles) => handles.push(task.abort_handle()),
             None => task.abort(),
@@ -130,11 +132,7 @@ impl RunContext {
 
     /// Aborts every task from [`RunContext::spawn`], and any spawned later.
     pub(crate) fn abort_tasks(&self) {
-        let handles = self
-            .abort_handles
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let handles = self.abort_handles.lock().take();
         for handle in handles.into_iter().flatten() {
             handle.abort();
         }
@@ -154,9 +152,6 @@ impl RunContext {
     }
 
     pub(crate) fn register(&self, metrics: Arc<StageMetrics>) {
-        self.metrics
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(metrics);
+        self.metrics.lock().push(metrics);
     }
 }
