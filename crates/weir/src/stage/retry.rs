@@ -1,4 +1,5 @@
-//! When and how soon to try a failed record again.
+//! When and how soon to try a failed record again ([`RetryPolicy`]), and
+//! the retry loop every component runs ([`retrying`]).
 
 use std::fmt;
 use std::future::Future;

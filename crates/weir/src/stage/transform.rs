@@ -41,8 +41,14 @@ where
     /// output link.
     pub(crate) async fn run(self, input: Queue<Record<T>>, output: Queue<Record<U>>) {
         let this = Arc::new(self);
-        if let Work::Batch { size, max_wait, .. } = this.stage.work {
-            this.run_batches(size, max_wait, &input, &output).await;
+        if let Work::Batch {
+            size,
+            max_wait,
+            join,
+        } = &this.stage.work
+        {
+            this.run_batches(*size, *max_wait, join, &input, &output)
+                .await;
         } else if this.stage.ordered && this.stage.concurrency > 1 {
             this.clone().run_ordered(&input, &output).await;
         } else {
@@ -78,18 +84,16 @@ where
 
     /// Gathers up to `size` records into one batch (fewer once `max_wait`
     /// has passed since the first, or at the end of the input) and passes
-    /// the batch through the join function. The batch's acknowledgements
-    /// are those of all its records.
+    /// the batch through `join`. The batch's acknowledgements are those of
+    /// all its records.
     async fn run_batches(
         &self,
         size: usize,
         max_wait: Duration,
+        join: &StageFn<Vec<T>, U>,
         input: &Queue<Record<T>>,
         output: &Queue<Record<U>>,
     ) {
-        let Work::Batch { join, .. } = &self.stage.work else {
-            unreachable!("run_batches runs batch stages")
-        };
         while let Some(first) = input.get().await {
             let started = self.metrics.begin(true);
             let deadline = tokio::time::Instant::now() + max_wait;
