@@ -88,7 +88,7 @@ pub async fn assemble(
     });
     let dead_letters = DeadLetterOutput::open(dead_letter_path.as_deref(), quiet)
         .await
-        .map_err(fail("dead-letter output", &None))?;
+        .map_err(|error| fail("dead-letter output", &None)(error.to_string()))?;
     let pipeline = flow
         .sink_with_retry(
             sink_section.config.kind(),

@@ -5,7 +5,7 @@
 //! is an error ([`UnrenderablePayload`]): the write fails, the run fails,
 //! and its records are not acknowledged as dead-lettered.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncWriteExt, BufWriter};
@@ -16,6 +16,17 @@ use crate::record::Payload;
 
 /// Dead letters shown on stderr when there is no file.
 const SHOWN_ON_STDERR: u64 = 10;
+
+/// The dead-letter file could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open {}: {source}", path.display())]
+pub struct OpenError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}
 
 /// The dead-letter output of a run.
 #[derive(Debug)]
@@ -28,7 +39,7 @@ pub struct DeadLetterOutput {
 impl DeadLetterOutput {
     /// To the file at `path` (created if missing, appended to), or, with no
     /// path, to stderr unless `quiet`.
-    pub async fn open(path: Option<&Path>, quiet: bool) -> Result<Self, String> {
+    pub async fn open(path: Option<&Path>, quiet: bool) -> Result<Self, OpenError> {
         let file = match path {
             None => None,
             Some(path) => Some(BufWriter::new(
@@ -37,7 +48,10 @@ impl DeadLetterOutput {
                     .append(true)
                     .open(path)
                     .await
-                    .map_err(|error| format!("cannot open {}: {error}", path.display()))?,
+                    .map_err(|source| OpenError {
+                        path: path.to_owned(),
+                        source,
+                    })?,
             )),
         };
         Ok(DeadLetterOutput {
@@ -160,6 +174,18 @@ mod tests {
         assert_eq!(record["time"], "1970-01-01T00:00:00.000Z");
         let raw = to_json(&letter(DeadPayload::Raw(Bytes::from_static(b"ab\xffc")))).unwrap();
         assert_eq!(raw["record"], "ab\u{fffd}c");
+    }
+
+    #[tokio::test]
+    async fn a_file_that_cannot_be_opened_keeps_its_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing-dir").join("dead.jsonl");
+        let error = DeadLetterOutput::open(Some(&path), true).await.unwrap_err();
+        assert_eq!(error.path, path);
+        assert_eq!(error.source.kind(), std::io::ErrorKind::NotFound);
+        let source = std::error::Error::source(&error).expect("the io::Error is kept");
+        assert!(source.is::<std::io::Error>());
+        assert!(error.to_string().starts_with("cannot open "), "{error}");
     }
 
     #[test]
