@@ -135,7 +135,7 @@ pub fn verdicts(earlier: &PipelineSnapshot, later: &PipelineSnapshot) -> Vec<Ver
         .collect()
 }
 
-/// The bottleneck by the rule in the [module docs](self).
+/// The bottleneck by the rule in the [module docs](crate::metrics).
 pub fn bottleneck(verdicts: &[Verdict]) -> Option<&Verdict> {
     verdicts
         .iter()

@@ -18,7 +18,7 @@ use crate::error::PipelineError;
 use crate::metrics::{self, PipelineSnapshot, Verdict};
 use crate::report::{HeldRecords, RunReport};
 
-/// The window [`RunningPipeline::window_verdicts`] looks back over.
+/// The window [`PipelineMonitor::window_verdicts`] looks back over.
 pub const VERDICT_WINDOW: Duration = Duration::from_secs(5);
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
