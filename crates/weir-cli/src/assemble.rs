@@ -10,7 +10,7 @@ use weir::{BoxError, Pipeline, ReadyPipeline};
 
 use crate::pipeline_file::PipelineConfig;
 use crate::sinks::dead_letter::DeadLetterOutput;
-use crate::stages::{batch, stage_names, BuiltStage};
+use crate::stages::stage_names;
 
 /// A connector that could not be opened or built.
 #[derive(Debug, thiserror::Error)]
@@ -60,12 +60,7 @@ pub(crate) async fn assemble(
         let built = stage
             .build(&name)
             .map_err(fail(&format!("stage {name}"), &stage.span))?;
-        flow = match built {
-            BuiltStage::Transform(stage) => flow.stage(&name, stage),
-            BuiltStage::Batch { size, max_wait } => flow
-                .batch(&name, size, max_wait)
-                .map(&format!("{name}.join"), |records| Ok(batch::join(records))),
-        };
+        flow = flow.stage(&name, built);
     }
     let sink_config = &config.sink;
     let sink = sink_config
@@ -78,7 +73,7 @@ pub(crate) async fn assemble(
         .or_else(|| config.dead_letter.as_ref().map(|d| PathBuf::from(&d.path)));
     let dead_letters = DeadLetterOutput::open(dead_letter_path.as_deref(), quiet)
         .await
-        .map_err(|message| fail("dead-letter output", &None)(message.into()))?;
+        .map_err(|error| fail("dead-letter output", &None)(error.into()))?;
     let pipeline = flow
         .sink_with_retry(
             sink_config.spec.kind(),

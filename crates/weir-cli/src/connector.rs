@@ -23,7 +23,6 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::Range;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
@@ -82,11 +81,6 @@ pub(crate) trait StageConnector:
     }
     /// Builds the engine's stage; `name` is its name in the pipeline.
     fn build(&self, name: &str) -> Result<Stage<Payload, Payload>, Self::Error>;
-    /// For the batch stage: its size and wait (the engine's batching is
-    /// not a [`Stage`] yet).
-    fn batching(&self) -> Option<(usize, Duration)> {
-        None
-    }
 }
 
 /// A sink connector: its config, by `type = TYPE`.
@@ -138,8 +132,6 @@ pub(crate) trait StageSpec: fmt::Debug + Send + Sync {
     fn warnings(&self, options: &StageOptions) -> Vec<&'static str>;
     /// See [`StageConnector::build`].
     fn build(&self, name: &str) -> Result<Stage<Payload, Payload>, BoxError>;
-    /// See [`StageConnector::batching`].
-    fn batching(&self) -> Option<(usize, Duration)>;
 }
 
 impl<C: StageConnector> StageSpec for C {
@@ -157,10 +149,6 @@ impl<C: StageConnector> StageSpec for C {
 
     fn build(&self, name: &str) -> Result<Stage<Payload, Payload>, BoxError> {
         Ok(StageConnector::build(self, name)?)
-    }
-
-    fn batching(&self) -> Option<(usize, Duration)> {
-        StageConnector::batching(self)
     }
 }
 

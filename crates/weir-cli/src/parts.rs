@@ -13,7 +13,7 @@ use crate::connector::StageConnector;
 use crate::record::Payload;
 use crate::sinks::SinkConfig;
 use crate::stages::http::{build_with_limit, HttpStageConfig};
-use crate::stages::{BuiltStage, StageConfig};
+use crate::stages::StageConfig;
 
 fn table(text: &str, what: &str) -> Result<(SourceFile, TablePart), String> {
     let file = SourceFile {
@@ -32,10 +32,7 @@ fn table(text: &str, what: &str) -> Result<(SourceFile, TablePart), String> {
 pub fn stage(text: &str, name: &str) -> Result<Stage<Payload, Payload>, String> {
     let (file, part) = table(text, "stage")?;
     let config = StageConfig::from_part(&file, part).map_err(|error| error.to_string())?;
-    match config.build(name).map_err(|error| error.to_string())? {
-        BuiltStage::Transform(stage) => Ok(stage),
-        BuiltStage::Batch { .. } => Err("a batch stage is not a `Stage`".to_owned()),
-    }
+    config.build(name).map_err(|error| error.to_string())
 }
 
 /// The `http` stage a table (without `type`) describes, named `name`, and

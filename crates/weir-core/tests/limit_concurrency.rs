@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use weir_core::limit::{ConcurrencyLimit, ConcurrencyStats};
+use weir_core::limit::{ConcurrencyLimit, ConcurrencyStats, Limiter};
 
 /// Counts operations inside the work, remembering the most seen at once.
 #[derive(Default)]

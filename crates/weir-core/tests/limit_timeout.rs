@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use weir_core::limit::{
-    AdaptiveConcurrency, AdaptiveConfig, ConcurrencyLimit, OpTimeout, Phase, Rate, RateLimit,
-    TimedOut,
+    AdaptiveConcurrency, AdaptiveConfig, ConcurrencyLimit, Limiter, OpTimeout, Phase, Rate,
+    RateLimit, TimedOut,
 };
 
 const MS: Duration = Duration::from_millis(1);

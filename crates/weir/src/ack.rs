@@ -43,8 +43,8 @@ pub enum Outcome {
     Dropped {
         /// The stage whose input link dropped it.
         stage: Arc<str>,
-        /// The policy, e.g. `drop_newest`.
-        policy: String,
+        /// The link's overflow policy that dropped it.
+        policy: DropPolicy,
     },
     /// Abandoned unfinished (shutdown): never committed; deliver it again.
     Nacked,
@@ -82,6 +82,52 @@ impl fmt::Display for Outcome {
             }
             Outcome::Dropped { stage, policy } => write!(f, "dropped at {stage} ({policy})"),
             Outcome::Nacked => f.write_str("nacked"),
+        }
+    }
+}
+
+/// The overflow policy under which a full link dropped a record. Its
+/// [`Display`](fmt::Display) is the policy's name in pipeline files
+/// (`drop_oldest`, `drop_newest`, `reject`).
+///
+/// ```
+/// use weir::ack::DropPolicy;
+/// assert_eq!(DropPolicy::DropNewest.to_string(), "drop_newest");
+/// assert_eq!(DropPolicy::from(weir_core::DropReason::DropOldest), DropPolicy::DropOldest);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropPolicy {
+    /// The oldest queued record was evicted to make room.
+    DropOldest,
+    /// The incoming record was discarded.
+    DropNewest,
+    /// The incoming record was refused (in a pipeline, a refused record
+    /// cannot go anywhere else, so it is dropped too).
+    Reject,
+}
+
+impl DropPolicy {
+    /// The policy's name in pipeline files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropPolicy::DropOldest => "drop_oldest",
+            DropPolicy::DropNewest => "drop_newest",
+            DropPolicy::Reject => "reject",
+        }
+    }
+}
+
+impl fmt::Display for DropPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<weir_core::DropReason> for DropPolicy {
+    fn from(reason: weir_core::DropReason) -> Self {
+        match reason {
+            weir_core::DropReason::DropOldest => DropPolicy::DropOldest,
+            weir_core::DropReason::DropNewest => DropPolicy::DropNewest,
         }
     }
 }

@@ -13,6 +13,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use bytes::Bytes;
+
 use crate::ack::AckCallback;
 use crate::error::BoxError;
 
@@ -43,7 +45,7 @@ pub enum SourceItem<T> {
     /// Bad input: dead-lettered at the source.
     Invalid {
         /// The raw input, as well as the source could keep it.
-        raw: Box<dyn Any + Send + Sync>,
+        raw: Bytes,
         /// Why it is not a record.
         reason: String,
         /// Told the outcome (dead-lettered) once written.
@@ -86,14 +88,55 @@ pub struct DeadLetter {
     pub attempts: u32,
     /// When it was dead-lettered.
     pub at: SystemTime,
-    /// The record's payload as it entered the failing stage.
-    pub payload: Box<dyn Any + Send + Sync>,
+    /// What failed: the record's payload, or a source's raw input.
+    pub payload: DeadPayload,
+}
+
+/// What a dead letter holds of what failed.
+#[derive(Debug)]
+pub enum DeadPayload {
+    /// The record's payload as it entered the failing stage or sink, of the
+    /// pipeline's record type at that point (so type-erased here; see
+    /// [`DeadLetter::payload_as`]).
+    Record(Box<dyn Any + Send + Sync>),
+    /// Input a source could not make a record of
+    /// ([`SourceItem::Invalid`]), as it was read.
+    Raw(Bytes),
 }
 
 impl DeadLetter {
-    /// The payload, if it is a `T`.
+    /// The record's payload, if the letter holds a record whose payload is
+    /// a `T`.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use weir::io::{DeadLetter, DeadPayload};
+    /// let letter = DeadLetter {
+    ///     record_id: 1,
+    ///     stage: "parse".into(),
+    ///     reason: "not a number".into(),
+    ///     attempts: 1,
+    ///     at: SystemTime::now(),
+    ///     payload: DeadPayload::Record(Box::new(String::from("x1"))),
+    /// };
+    /// assert_eq!(letter.payload_as::<String>().map(String::as_str), Some("x1"));
+    /// assert!(letter.payload_as::<u32>().is_none());
+    /// assert!(letter.raw().is_none());
+    /// ```
     pub fn payload_as<T: 'static>(&self) -> Option<&T> {
-        self.payload.downcast_ref()
+        match &self.payload {
+            DeadPayload::Record(payload) => payload.downcast_ref(),
+            DeadPayload::Raw(_) => None,
+        }
+    }
+
+    /// The raw input, if the letter holds input a source could not make a
+    /// record of.
+    pub fn raw(&self) -> Option<&Bytes> {
+        match &self.payload {
+            DeadPayload::Raw(raw) => Some(raw),
+            DeadPayload::Record(_) => None,
+        }
     }
 }
 

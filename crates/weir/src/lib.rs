@@ -47,7 +47,7 @@ mod report;
 pub mod stage;
 
 pub use accounting::{Accounting, AccountingSnapshot};
-pub use ack::Outcome;
+pub use ack::{DropPolicy, Outcome};
 pub use error::{BoxError, PipelineError};
 pub use pipeline::{
     Branch, Flow, LinkConfig, Pipeline, PipelineBuilder, PipelineMonitor, ReadyPipeline,

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{AckingSource, CollectSink};
-use weir::metrics::Verdict;
+use weir::metrics::{Verdict, VerdictState};
 use weir::stage::Stage;
 use weir::{Pipeline, RunReport};
 
@@ -63,10 +63,10 @@ async fn a_slow_second_stage_is_named_and_its_neighbours_are_blocked_and_starved
         "{:#?}",
         report.verdicts
     );
-    assert_eq!(verdict(&report, "stage-1").state(), "blocked");
-    assert_eq!(verdict(&report, "source").state(), "blocked");
-    assert_eq!(verdict(&report, "stage-3").state(), "starved");
-    assert_eq!(verdict(&report, "sink").state(), "starved");
+    assert_eq!(verdict(&report, "stage-1").state(), VerdictState::Blocked);
+    assert_eq!(verdict(&report, "source").state(), VerdictState::Blocked);
+    assert_eq!(verdict(&report, "stage-3").state(), VerdictState::Starved);
+    assert_eq!(verdict(&report, "sink").state(), VerdictState::Starved);
 }
 
 #[tokio::test(start_paused = true)]
@@ -85,7 +85,7 @@ async fn a_slow_sink_is_named_and_every_stage_is_blocked_on_it() {
     for stage in ["source", "stage-1", "stage-2", "stage-3", "stage-4"] {
         assert_eq!(
             verdict(&report, stage).state(),
-            "blocked",
+            VerdictState::Blocked,
             "{stage}: {:#?}",
             report.verdicts
         );
@@ -104,7 +104,7 @@ async fn a_slow_source_is_named_as_the_limit_and_every_stage_is_starved() {
     for stage in ["stage-1", "stage-2", "stage-3", "stage-4", "sink"] {
         assert_eq!(
             verdict(&report, stage).state(),
-            "starved",
+            VerdictState::Starved,
             "{stage}: {:#?}",
             report.verdicts
         );

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{tally, AckingSource, CollectSink};
 use proptest::prelude::*;
 use weir::stage::{RetryPolicy, Stage};
-use weir::{LinkConfig, Outcome, Pipeline};
+use weir::{DropPolicy, LinkConfig, Outcome, Pipeline};
 use weir_core::Overflow;
 
 /// Deterministic "randomness" per record and attempt-independent.
@@ -283,7 +283,8 @@ async fn a_rejecting_link_refuses_records_as_dropped_and_the_run_goes_on() {
     assert_eq!(books.received, 300, "the run went on to the end");
     assert!(books.dropped > 0 && books.delivered > 0, "{books}");
     assert!(outcomes.lock().unwrap().iter().all(|(_, o)| match o {
-        Outcome::Dropped { policy, stage } => policy == "reject" && stage.as_ref() == "slow",
+        Outcome::Dropped { policy, stage } =>
+            *policy == DropPolicy::Reject && stage.as_ref() == "slow",
         other => *other == Outcome::Delivered,
     }));
 }

@@ -1,10 +1,8 @@
 //! One component's final counters and where its time went over the whole
 //! run: a row of the end summary, the HTML table and the JSON report.
 
-use std::sync::Arc;
-
 use serde::Serialize;
-use weir::metrics::Role;
+use weir::metrics::{StageSnapshot, VerdictState};
 use weir::RunReport;
 
 use crate::figures::format;
@@ -29,47 +27,20 @@ pub(crate) const COLUMNS: [(&str, bool); 15] = [
     ("p99", false),
 ];
 
-/// A component's row in the end-of-run table. Durations are in seconds.
+/// A component's row in the end-of-run table: its final snapshot, and where
+/// its time went over the whole run. Serialized flat, durations in seconds
+/// (see [`columns`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StageSummary {
-    /// The component's name.
-    pub name: Arc<str>,
-    /// Source, stage or sink.
-    pub role: Role,
-    /// Its concurrency.
-    pub workers: usize,
-    /// Records taken in.
-    pub records_in: u64,
-    /// Records handed on.
-    pub records_out: u64,
-    /// Failed attempts.
-    pub errors: u64,
-    /// Retries made.
-    pub retries: u64,
-    /// Attempts that timed out.
-    pub timeouts: u64,
-    /// Records sent to the dead letters from here.
-    pub dead_letters: u64,
-    /// Records its input link dropped by policy.
-    pub dropped: u64,
-    /// The most records its input link ever held (`None`: no input link).
-    pub queue_high_water: Option<usize>,
-    /// Its input link's bound (`None`: no input link, or unbounded).
-    pub queue_capacity: Option<usize>,
-    /// Total time its producers were blocked putting into its input link.
-    pub upstream_blocked_seconds: f64,
+    /// The component's counters at the end of the run.
+    #[serde(flatten, serialize_with = "columns::snapshot")]
+    pub snapshot: StageSnapshot,
     /// Share of its time spent waiting for input over the run.
     pub starved: f64,
     /// Share of its time spent on its own work over the run.
     pub busy: f64,
     /// Share of its time spent waiting to hand output on over the run.
     pub blocked: f64,
-    /// Median processing latency.
-    pub latency_p50_seconds: f64,
-    /// 90th percentile processing latency.
-    pub latency_p90_seconds: f64,
-    /// 99th percentile processing latency.
-    pub latency_p99_seconds: f64,
     /// Whether it limited the run.
     pub bottleneck: bool,
 }
@@ -83,27 +54,12 @@ impl StageSummary {
             .iter()
             .map(|stage| {
                 let verdict = report.verdicts.iter().find(|v| v.name == stage.name);
-                let share = |pick: fn(&weir::metrics::Verdict) -> f64| verdict.map_or(0.0, pick);
+                let share = |state| verdict.map_or(0.0, |v| v.share(state));
                 StageSummary {
-                    name: stage.name.clone(),
-                    role: stage.role,
-                    workers: stage.workers,
-                    records_in: stage.records_in,
-                    records_out: stage.records_out,
-                    errors: stage.errors,
-                    retries: stage.retries,
-                    timeouts: stage.timeouts,
-                    dead_letters: stage.dead_letters,
-                    dropped: stage.dropped(),
-                    queue_high_water: stage.input.map(|queue| queue.high_water),
-                    queue_capacity: stage.queue_capacity(),
-                    upstream_blocked_seconds: stage.upstream_blocked().as_secs_f64(),
-                    starved: share(|v| v.starved),
-                    busy: share(|v| v.busy),
-                    blocked: share(|v| v.blocked),
-                    latency_p50_seconds: stage.latency.p50.as_secs_f64(),
-                    latency_p90_seconds: stage.latency.p90.as_secs_f64(),
-                    latency_p99_seconds: stage.latency.p99.as_secs_f64(),
+                    snapshot: stage.clone(),
+                    starved: share(VerdictState::Starved),
+                    busy: share(VerdictState::Busy),
+                    blocked: share(VerdictState::Blocked),
                     bottleneck: report.bottleneck.as_ref() == Some(&stage.name),
                 }
             })
@@ -113,7 +69,11 @@ impl StageSummary {
     /// `high-water/capacity` of the input link: `64/64`, `12/∞`, or `-`
     /// for a component without one.
     fn queue_fill(&self) -> String {
-        match (self.queue_high_water, self.queue_capacity) {
+        let input = self.snapshot.input;
+        match (
+            input.map(|queue| queue.high_water),
+            self.snapshot.queue_capacity(),
+        ) {
             (Some(high), Some(capacity)) => format!("{high}/{capacity}"),
             (Some(high), None) => format!("{high}/∞"),
             (None, _) => "-".to_string(),
@@ -122,25 +82,143 @@ impl StageSummary {
 
     /// The row's cells, in the order of [`COLUMNS`].
     pub(crate) fn cells(&self) -> [String; COLUMNS.len()] {
+        let stage = &self.snapshot;
         [
-            self.name.to_string(),
-            format::role(self.role).to_string(),
-            self.records_in.to_string(),
-            self.records_out.to_string(),
-            self.errors.to_string(),
-            self.retries.to_string(),
-            self.dead_letters.to_string(),
-            self.dropped.to_string(),
+            stage.name.to_string(),
+            format::role(stage.role).to_string(),
+            stage.records_in.to_string(),
+            stage.records_out.to_string(),
+            stage.errors.to_string(),
+            stage.retries.to_string(),
+            stage.dead_letters.to_string(),
+            stage.dropped().to_string(),
             self.queue_fill(),
-            match self.queue_high_water {
-                Some(_) => format::seconds(self.upstream_blocked_seconds),
+            match stage.input {
+                Some(_) => format::seconds(stage.upstream_blocked().as_secs_f64()),
                 None => "-".to_string(),
             },
             format::share(self.starved),
             format::share(self.busy),
             format::share(self.blocked),
-            format::seconds(self.latency_p50_seconds),
-            format::seconds(self.latency_p99_seconds),
+            format::seconds(stage.latency.p50.as_secs_f64()),
+            format::seconds(stage.latency.p99.as_secs_f64()),
         ]
+    }
+}
+
+/// How a [`StageSnapshot`] is written in a report row: its counters as
+/// they are, what its input link saw, and durations as seconds
+/// (`*_seconds`).
+pub mod columns {
+    use std::time::Duration;
+
+    use serde::ser::{SerializeMap, Serializer};
+    use weir::metrics::StageSnapshot;
+
+    /// A duration as seconds.
+    pub fn seconds<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(duration.as_secs_f64())
+    }
+
+    /// `snapshot`'s columns: `name`, `role`, `workers`, `records_in`,
+    /// `records_out`, `errors`, `retries`, `timeouts`, `dead_letters`,
+    /// `dropped`, `queue_high_water` and `queue_capacity` (`null` without an
+    /// input link), `upstream_blocked_seconds`, and
+    /// `latency_p50_seconds`/`_p90_`/`_p99_`.
+    pub fn snapshot<S: Serializer>(
+        snapshot: &StageSnapshot,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        struct Seconds(Duration);
+        impl serde::Serialize for Seconds {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                seconds(&self.0, serializer)
+            }
+        }
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("name", &snapshot.name)?;
+        map.serialize_entry("role", &snapshot.role)?;
+        map.serialize_entry("workers", &snapshot.workers)?;
+        map.serialize_entry("records_in", &snapshot.records_in)?;
+        map.serialize_entry("records_out", &snapshot.records_out)?;
+        map.serialize_entry("errors", &snapshot.errors)?;
+        map.serialize_entry("retries", &snapshot.retries)?;
+        map.serialize_entry("timeouts", &snapshot.timeouts)?;
+        map.serialize_entry("dead_letters", &snapshot.dead_letters)?;
+        map.serialize_entry("dropped", &snapshot.dropped())?;
+        map.serialize_entry(
+            "queue_high_water",
+            &snapshot.input.map(|queue| queue.high_water),
+        )?;
+        map.serialize_entry("queue_capacity", &snapshot.queue_capacity())?;
+        map.serialize_entry(
+            "upstream_blocked_seconds",
+            &Seconds(snapshot.upstream_blocked()),
+        )?;
+        let latency = &snapshot.latency;
+        map.serialize_entry("latency_p50_seconds", &Seconds(latency.p50))?;
+        map.serialize_entry("latency_p90_seconds", &Seconds(latency.p90))?;
+        map.serialize_entry("latency_p99_seconds", &Seconds(latency.p99))?;
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::report::fixtures::run_data;
+
+    #[test]
+    fn a_row_is_written_flat_with_the_report_field_names() {
+        let data = run_data();
+        let row = serde_json::to_value(&data.stages[1]).unwrap();
+        let mut keys: Vec<&str> = row
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        let mut expected = [
+            "name",
+            "role",
+            "workers",
+            "records_in",
+            "records_out",
+            "errors",
+            "retries",
+            "timeouts",
+            "dead_letters",
+            "dropped",
+            "queue_high_water",
+            "queue_capacity",
+            "upstream_blocked_seconds",
+            "starved",
+            "busy",
+            "blocked",
+            "latency_p50_seconds",
+            "latency_p90_seconds",
+            "latency_p99_seconds",
+            "bottleneck",
+        ];
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+        let enrich = &data.stages[1].snapshot;
+        assert_eq!(row["name"], "enrich");
+        assert_eq!(row["role"], "stage");
+        assert_eq!(row["records_in"], enrich.records_in);
+        assert_eq!(row["queue_capacity"], 64);
+        assert_eq!(
+            row["upstream_blocked_seconds"].as_f64().unwrap(),
+            enrich.upstream_blocked().as_secs_f64()
+        );
+        assert_eq!(
+            row["latency_p99_seconds"].as_f64().unwrap(),
+            enrich.latency.p99.as_secs_f64()
+        );
+        assert_eq!(row["busy"], data.stages[1].busy);
+        assert_eq!(row["bottleneck"], true);
+        let source = serde_json::to_value(&data.stages[0]).unwrap();
+        assert_eq!(source["queue_high_water"], serde_json::Value::Null);
+        assert_eq!(source["queue_capacity"], serde_json::Value::Null);
     }
 }

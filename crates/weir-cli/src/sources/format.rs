@@ -56,7 +56,7 @@ fn record(value: serde_json::Value) -> SourceItem<Payload> {
 /// Input that is not a record; its raw bytes go to the dead letters.
 pub fn invalid(raw: Bytes, reason: String) -> SourceItem<Payload> {
     SourceItem::Invalid {
-        raw: Box::new(raw),
+        raw,
         reason,
         on_ack: None,
     }

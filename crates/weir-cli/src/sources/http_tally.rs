@@ -85,7 +85,7 @@ mod tests {
         delivered(&Outcome::Delivered);
         dropped(&Outcome::Dropped {
             stage: "s".into(),
-            policy: "drop_newest".into(),
+            policy: weir::DropPolicy::DropNewest,
         });
         drop(unfinished);
         let counts = counts.await.unwrap();

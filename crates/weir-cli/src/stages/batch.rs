@@ -1,10 +1,9 @@
 //! `type = "batch"`: groups records into JSON arrays of up to `size`,
 //! sending a partial batch once `max_wait` has passed since its first
-//! record (the engine's batch stage, then a join into one array).
+//! record (the engine's batch stage, joining each batch into one array).
 
 use std::convert::Infallible;
 use std::num::NonZeroUsize;
-use std::time::Duration;
 
 use serde::Deserialize;
 use weir::stage::Stage;
@@ -36,16 +35,13 @@ impl StageConnector for BatchStageConfig {
     }
 
     fn build(&self, _name: &str) -> Result<Stage<Payload, Payload>, Infallible> {
-        unreachable!("a batch stage is built from `batching`")
-    }
-
-    fn batching(&self) -> Option<(usize, Duration)> {
-        Some((self.size.get(), self.max_wait.0))
+        let (size, max_wait) = (self.size.get(), self.max_wait.0);
+        Ok(Stage::batch(size, max_wait, |records| Ok(join(records))))
     }
 }
 
 /// One batch as one record: a JSON array of its records.
-pub(crate) fn join(batch: Vec<Payload>) -> Payload {
+fn join(batch: Vec<Payload>) -> Payload {
     payload(batch.iter().map(|record| (**record).clone()).collect())
 }
 

@@ -7,7 +7,7 @@
 //! [`StageConnector`](crate::connector::StageConnector), and its line in
 //! [`STAGES`].
 
-pub(crate) mod batch;
+mod batch;
 mod command;
 mod condition;
 pub(crate) mod http;
@@ -16,7 +16,6 @@ pub(crate) mod options;
 mod throttle;
 
 use std::ops::Range;
-use std::time::Duration;
 
 use weir::stage::Stage;
 use weir::BoxError;
@@ -35,19 +34,6 @@ pub(crate) const STAGES: &[ConnectorType<dyn StageSpec>] = &[
     ConnectorType::stage::<throttle::ThrottleStageConfig>(),
     ConnectorType::stage::<http::HttpStageConfig>(),
 ];
-
-/// A stage ready to be added to the pipeline.
-pub(crate) enum BuiltStage {
-    /// One of the engine's transforming stages.
-    Transform(Stage<Payload, Payload>),
-    /// The engine's batching stage (its batches joined into arrays).
-    Batch {
-        /// Records per batch at most.
-        size: usize,
-        /// How long a partial batch waits.
-        max_wait: Duration,
-    },
-}
 
 /// One `[[stage]]` table.
 #[derive(Debug)]
@@ -77,13 +63,8 @@ impl StageConfig {
     }
 
     /// Builds the stage, named `name`, run as its generic options say.
-    pub(crate) fn build(&self, name: &str) -> Result<BuiltStage, BoxError> {
-        if let Some((size, max_wait)) = self.spec.batching() {
-            return Ok(BuiltStage::Batch { size, max_wait });
-        }
-        Ok(BuiltStage::Transform(
-            self.options.apply(self.spec.build(name)?),
-        ))
+    pub(crate) fn build(&self, name: &str) -> Result<Stage<Payload, Payload>, BoxError> {
+        Ok(self.options.apply(self.spec.build(name)?))
     }
 }
 

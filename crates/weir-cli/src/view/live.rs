@@ -2,7 +2,7 @@
 //! component with its queue fill, rate, upstream blocked share, verdict and
 //! errors, the bottleneck marked.
 
-use weir::metrics::{bottleneck, PipelineSnapshot, Verdict};
+use weir::metrics::{bottleneck, PipelineSnapshot, Verdict, VerdictState};
 
 use super::bar::{fill_bar, fill_color, BAR_WIDTH};
 use super::style::{Color, Palette};
@@ -105,13 +105,14 @@ fn verdict_cell(verdict: Option<&Verdict>) -> Cell {
     let Some(verdict) = verdict else {
         return Cell::new("-");
     };
-    let (share, color) = match verdict.state() {
-        "busy" => (verdict.busy, Color::Yellow),
-        "blocked" => (verdict.blocked, Color::Cyan),
-        _ => (verdict.starved, Color::Dim),
+    let state = verdict.state();
+    let color = match state {
+        VerdictState::Busy => Color::Yellow,
+        VerdictState::Blocked => Color::Cyan,
+        VerdictState::Starved => Color::Dim,
     };
     Cell::colored(
-        format!("{} {}", verdict.state(), format::share(share)),
+        format!("{state} {}", format::share(verdict.share(state))),
         Some(color),
     )
 }

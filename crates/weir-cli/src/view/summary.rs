@@ -29,7 +29,7 @@ pub fn print_summary(report: &RunReport, out: &mut impl Write) -> std::io::Resul
         Some(row) => writeln!(
             out,
             "bottleneck: {} (busy {} of the run)",
-            row.name,
+            row.snapshot.name,
             format::share(row.busy)
         )?,
         None => writeln!(

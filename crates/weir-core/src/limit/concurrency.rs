@@ -14,7 +14,7 @@
 //!
 //! # Example
 //! ```
-//! use weir_core::limit::ConcurrencyLimit;
+//! use weir_core::limit::{ConcurrencyLimit, Limiter};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let limit = ConcurrencyLimit::new(2);
@@ -44,7 +44,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use super::timeout::{run_limited, OpTimeout, TimedOut};
+use super::limiter::Limiter;
 use super::wait::{add_duration, WaitCounters};
 
 struct Shared {
@@ -141,37 +141,6 @@ impl ConcurrencyLimit {
         }
     }
 
-    /// Runs `work` while holding a permit, waiting for one first.
-    ///
-    /// # Cancel safety
-    /// Dropping the future cancels the work (if started) and releases the
-    /// permit (if taken).
-    pub async fn run<F: Future>(&self, work: F) -> F::Output {
-        let _permit = self.acquire().await;
-        work.await
-    }
-
-    /// Runs `work` while holding a permit, giving up after `timeout`; see
-    /// [`OpTimeout`] for which parts it covers (a `Duration` covers both the
-    /// wait and the work).
-    ///
-    /// # Errors
-    /// [`TimedOut`], whose [`phase`](TimedOut::phase) says whether the wait
-    /// for a permit or the work ran out of time.
-    ///
-    /// # Cancel safety
-    /// As [`ConcurrencyLimit::run`].
-    pub async fn run_with_timeout<F: Future>(
-        &self,
-        work: F,
-        timeout: impl Into<OpTimeout>,
-    ) -> Result<F::Output, TimedOut> {
-        run_limited(self.acquire(), work, timeout.into())
-            .await
-            .map(|(_permit, output)| output)
-            .map_err(|expired| expired.error)
-    }
-
     /// The limit this was built with.
     pub fn limit(&self) -> usize {
         self.shared.limit
@@ -193,6 +162,14 @@ impl ConcurrencyLimit {
             wait_time: shared.waits.wait_time(),
             held_time: Duration::from_nanos(shared.held_nanos.load(Ordering::Relaxed)),
         }
+    }
+}
+
+impl Limiter for ConcurrencyLimit {
+    type Permit = ConcurrencyPermit;
+
+    fn acquire(&self) -> impl Future<Output = ConcurrencyPermit> + Send {
+        ConcurrencyLimit::acquire(self)
     }
 }
 

@@ -8,6 +8,9 @@
 //! * [`OpTimeout`] / [`TimedOut`]: one per-operation timeout for any of them,
 //!   saying whether the wait for the limiter or the work ran out of time.
 //!
+//! Every limiter implements [`Limiter`], which runs an operation under it
+//! ([`Limiter::run`], [`Limiter::run_with_timeout`]) the same way for all.
+//!
 //! Each limiter is a cheap-to-clone handle made from a plain config value
 //! (`usize`, [`Rate`], [`AdaptiveConfig`]); clones share the limit. Every
 //! limiter keeps statistics in atomics, read without a lock by its `stats()`.
@@ -15,7 +18,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use weir_core::limit::{ConcurrencyLimit, Rate, RateLimit};
+//! use weir_core::limit::{ConcurrencyLimit, Limiter, Rate, RateLimit};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
 //! let per_host = ConcurrencyLimit::new(4);
@@ -30,6 +33,7 @@
 
 mod adaptive;
 mod concurrency;
+mod limiter;
 mod rate;
 mod rate_limit;
 mod timeout;
@@ -40,6 +44,7 @@ pub use self::adaptive::{
     ConfigError, Gradient, Headroom, Outcome,
 };
 pub use self::concurrency::{ConcurrencyLimit, ConcurrencyPermit, ConcurrencyStats};
+pub use self::limiter::Limiter;
 pub use self::rate::{Rate, RateError};
 pub use self::rate_limit::{RateLimit, RateLimited, RateStats};
 pub use self::timeout::{OpTimeout, Phase, TimedOut};

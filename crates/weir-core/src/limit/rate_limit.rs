@@ -44,12 +44,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::Mutex;
-
+use parking_lot::Mutex;
 use tokio::time::Instant;
 
+use super::limiter::Limiter;
 use super::rate::Rate;
-use super::timeout::{run_limited, OpTimeout, TimedOut};
 use super::wait::WaitCounters;
 
 /// The GCRA schedule: the theoretical arrival time of the next operation.
@@ -112,10 +111,7 @@ struct Shared {
 impl Shared {
     fn check(&self) -> Result<(), Duration> {
         let now = self.origin.elapsed();
-        self.pacer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .check(now)
+        self.pacer.lock().check(now)
     }
 }
 
@@ -200,36 +196,6 @@ impl RateLimit {
         }
     }
 
-    /// Waits for the rate to allow one more operation, then runs `work`.
-    ///
-    /// # Cancel safety
-    /// Dropping the future before the work starts takes nothing from the
-    /// rate; after, the operation counts as started and the work is dropped.
-    pub async fn run<F: Future>(&self, work: F) -> F::Output {
-        self.acquire().await;
-        work.await
-    }
-
-    /// As [`RateLimit::run`], giving up after `timeout`; see [`OpTimeout`]
-    /// for which parts it covers (a `Duration` covers the wait and the work).
-    ///
-    /// # Errors
-    /// [`TimedOut`], whose [`phase`](TimedOut::phase) says whether the wait
-    /// for the rate or the work ran out of time.
-    ///
-    /// # Cancel safety
-    /// As [`RateLimit::run`].
-    pub async fn run_with_timeout<F: Future>(
-        &self,
-        work: F,
-        timeout: impl Into<OpTimeout>,
-    ) -> Result<F::Output, TimedOut> {
-        run_limited(self.acquire(), work, timeout.into())
-            .await
-            .map(|((), output)| output)
-            .map_err(|expired| expired.error)
-    }
-
     /// The rate this limiter was made with.
     pub fn rate(&self) -> Rate {
         self.shared.rate
@@ -244,6 +210,16 @@ impl RateLimit {
             waiting: waits.waiting(),
             wait_time: waits.wait_time(),
         }
+    }
+}
+
+/// Dropping a [`Limiter::run`] future before the work starts takes nothing
+/// from the rate; after, the operation counts as started.
+impl Limiter for RateLimit {
+    type Permit = ();
+
+    fn acquire(&self) -> impl Future<Output = ()> + Send {
+        RateLimit::acquire(self)
     }
 }
 

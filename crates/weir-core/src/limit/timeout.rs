@@ -8,7 +8,8 @@
 //! the timeout covers and [`TimedOut`] says which part ran out.
 //!
 //! # Guarantee
-//! Every limiter's `run_with_timeout` goes through one implementation here.
+//! Every limiter's [`run_with_timeout`](super::Limiter::run_with_timeout)
+//! goes through one implementation here.
 //! When it returns [`TimedOut`] with [`Phase::Acquire`], the work future was
 //! never polled and no permit was taken; with [`Phase::Work`], the work was
 //! started and has been dropped (cancelled), and its permit released.
@@ -16,7 +17,7 @@
 //! # Example
 //! ```
 //! use std::time::Duration;
-//! use weir_core::limit::{ConcurrencyLimit, OpTimeout, Phase};
+//! use weir_core::limit::{ConcurrencyLimit, Limiter, OpTimeout, Phase};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
 //! let limit = ConcurrencyLimit::new(1);

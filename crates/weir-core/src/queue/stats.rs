@@ -177,3 +177,38 @@ impl QueueStats {
         self.dropped_oldest + self.dropped_newest
     }
 }
+
+/// Several queues read as one (e.g. the links into a merge): counts and
+/// times add up, the capacity is unbounded if either is, and the whole is
+/// shut down only when both are.
+///
+/// ```
+/// use weir_core::Queue;
+/// let (a, b) = (Queue::<u32>::bounded(4), Queue::<u32>::bounded(6));
+/// a.try_put(1).unwrap();
+/// b.shutdown();
+/// let both = a.stats() + b.stats();
+/// assert_eq!((both.len, both.capacity, both.put), (1, Some(10), 1));
+/// assert!(!both.shut_down);
+/// ```
+impl std::ops::Add for QueueStats {
+    type Output = QueueStats;
+
+    fn add(self, other: QueueStats) -> QueueStats {
+        QueueStats {
+            len: self.len + other.len,
+            capacity: self.capacity.zip(other.capacity).map(|(a, b)| a + b),
+            high_water: self.high_water + other.high_water,
+            put: self.put + other.put,
+            got: self.got + other.got,
+            dropped_oldest: self.dropped_oldest + other.dropped_oldest,
+            dropped_newest: self.dropped_newest + other.dropped_newest,
+            rejected: self.rejected + other.rejected,
+            put_blocked: self.put_blocked + other.put_blocked,
+            get_waited: self.get_waited + other.get_waited,
+            putters_waiting: self.putters_waiting + other.putters_waiting,
+            getters_waiting: self.getters_waiting + other.getters_waiting,
+            shut_down: self.shut_down && other.shut_down,
+        }
+    }
+}

@@ -10,4 +10,4 @@ pub(crate) mod stage;
 mod verdict;
 
 pub use snapshot::{LatencySummary, PipelineSnapshot, Role, StageSnapshot};
-pub use verdict::{bottleneck, verdicts, Verdict, BUSY_THRESHOLD};
+pub use verdict::{bottleneck, verdicts, Verdict, VerdictState, BUSY_THRESHOLD};

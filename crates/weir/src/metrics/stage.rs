@@ -1,7 +1,9 @@
 //! The live counters of one pipeline component (source, stage or sink).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -62,7 +64,7 @@ impl StageMetrics {
             in_flight: AtomicU64::new(0),
             gauges: Mutex::default(),
             done_at: OnceLock::new(),
-            latency_micros: parking_lot::Mutex::new(
+            latency_micros: Mutex::new(
                 Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 2)
                     .expect("bounds and 2 significant figures are valid"),
             ),
@@ -128,7 +130,6 @@ impl StageMetrics {
             gauges: self
                 .gauges
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
                 .iter()
                 .map(|gauge| (gauge.name.clone(), (gauge.read)()))
                 .collect(),
@@ -136,26 +137,11 @@ impl StageMetrics {
     }
 }
 
-/// The stats of several links read as one: counts and times add up; the
-/// capacity is unbounded if any link is.
+/// The stats of several links read as one (see `QueueStats: Add`).
 fn combined(probes: &Mutex<Vec<QueueProbe>>) -> Option<QueueStats> {
-    let probes = probes.lock().unwrap_or_else(|p| p.into_inner());
     probes
+        .lock()
         .iter()
         .map(|probe| probe())
-        .reduce(|a, b| QueueStats {
-            len: a.len + b.len,
-            capacity: a.capacity.zip(b.capacity).map(|(x, y)| x + y),
-            high_water: a.high_water + b.high_water,
-            put: a.put + b.put,
-            got: a.got + b.got,
-            dropped_oldest: a.dropped_oldest + b.dropped_oldest,
-            dropped_newest: a.dropped_newest + b.dropped_newest,
-            rejected: a.rejected + b.rejected,
-            put_blocked: a.put_blocked + b.put_blocked,
-            get_waited: a.get_waited + b.get_waited,
-            putters_waiting: a.putters_waiting + b.putters_waiting,
-            getters_waiting: a.getters_waiting + b.getters_waiting,
-            shut_down: a.shut_down && b.shut_down,
-        })
+        .reduce(|a, b| a + b)
 }

@@ -28,6 +28,7 @@
 //! assert_eq!(bottleneck(&verdicts).unwrap().name.as_ref(), "slow");
 //! ```
 
+use std::fmt;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -50,15 +51,60 @@ pub struct Verdict {
     pub blocked: f64,
 }
 
+/// Where a component spent most of its time over a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictState {
+    /// Mostly waiting for input.
+    Starved,
+    /// Mostly doing its own work.
+    Busy,
+    /// Mostly waiting to hand output on.
+    Blocked,
+}
+
+impl VerdictState {
+    /// `starved`, `busy` or `blocked`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictState::Starved => "starved",
+            VerdictState::Busy => "busy",
+            VerdictState::Blocked => "blocked",
+        }
+    }
+}
+
+impl fmt::Display for VerdictState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Verdict {
-    /// The largest share's name: `starved`, `busy` or `blocked`.
-    pub fn state(&self) -> &'static str {
+    /// The state with the largest share (ties go to busy, then blocked).
+    ///
+    /// ```
+    /// use weir::metrics::{Verdict, VerdictState};
+    /// let v = Verdict { name: "sink".into(), starved: 0.1, busy: 0.2, blocked: 0.7 };
+    /// assert_eq!(v.state(), VerdictState::Blocked);
+    /// assert_eq!(v.share(v.state()), 0.7);
+    /// ```
+    pub fn state(&self) -> VerdictState {
         if self.busy >= self.starved && self.busy >= self.blocked {
-            "busy"
+            VerdictState::Busy
         } else if self.blocked >= self.starved {
-            "blocked"
+            VerdictState::Blocked
         } else {
-            "starved"
+            VerdictState::Starved
+        }
+    }
+
+    /// The share of time spent in `state`.
+    pub fn share(&self, state: VerdictState) -> f64 {
+        match state {
+            VerdictState::Starved => self.starved,
+            VerdictState::Busy => self.busy,
+            VerdictState::Blocked => self.blocked,
         }
     }
 }
@@ -89,7 +135,7 @@ pub fn verdicts(earlier: &PipelineSnapshot, later: &PipelineSnapshot) -> Vec<Ver
         .collect()
 }
 
-/// The bottleneck by the rule in the [module docs](self).
+/// The bottleneck by the rule in the [module docs](crate::metrics).
 pub fn bottleneck(verdicts: &[Verdict]) -> Option<&Verdict> {
     verdicts
         .iter()

@@ -1,7 +1,10 @@
 //! Building a pipeline: a source, stages in order, a sink, each joined to
 //! the next by a bounded link (a [`weir_core::Queue`]).
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::future::Future;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -13,14 +16,14 @@ use super::dead_letters::run_dead_letters;
 use super::running::{Link, RunningPipeline};
 use super::sink::run_sink;
 use super::source::run_source;
-use crate::ack::Outcome;
+use crate::ack::{DropPolicy, Outcome};
 use crate::error::BoxError;
 use crate::io::{DeadLetterSink, LogDeadLetters, Sink, Source};
 use crate::metrics::stage::StageMetrics;
 use crate::metrics::Role;
 use crate::record::Record;
-use crate::stage::batch::run_batch;
 use crate::stage::fan::{run_broadcast, run_merge};
+use crate::stage::spec::Work;
 use crate::stage::transform::Transform;
 use crate::stage::{Emit, RetryPolicy, Stage};
 use crate::RunReport;
@@ -131,6 +134,20 @@ pub(crate) struct Build {
     next_link: Option<LinkConfig>,
 }
 
+impl Build {
+    /// Adds the task of a component (stage, sink, broadcast or merge) whose
+    /// `metrics` mark it done when `run` ends. (The source's task is added
+    /// by [`PipelineBuilder::source`], which does not mark it done.)
+    fn spawn_component(
+        &mut self,
+        metrics: &Arc<StageMetrics>,
+        run: impl Future<Output = ()> + Send + 'static,
+    ) {
+        let done = metrics.clone();
+        self.tasks.push(run.map(move |()| done.mark_done()).boxed());
+    }
+}
+
 /// One branch of a [`Flow::broadcast`]: given the branch's start, returns
 /// its end.
 pub type Branch<T, U> = Box<dyn FnOnce(Flow<T>) -> Flow<U> + Send>;
@@ -169,8 +186,8 @@ impl<T: Send + 'static> Flow<T> {
             let queue = queue.clone();
             Box::new(move || queue.stats()) as crate::metrics::stage::QueueProbe
         };
-        lock(&consumer.inputs).push(probe(&queue));
-        lock(&self.producer_metrics.outputs).push(probe(&queue));
+        consumer.inputs.lock().push(probe(&queue));
+        self.producer_metrics.outputs.lock().push(probe(&queue));
         (self.producer)(&mut self.build, queue.clone());
         let held = queue.clone();
         self.build.links.push(Link {
@@ -208,11 +225,7 @@ impl<T: Send + 'static> Flow<T> {
             producer_metrics: metrics,
             producer: Box::new(move |build, output| {
                 let done = stage_metrics.clone();
-                build.tasks.push(
-                    run(stage_metrics, ctx, input, output)
-                        .map(move |()| done.mark_done())
-                        .boxed(),
-                );
+                build.spawn_component(&done, run(stage_metrics, ctx, input, output));
             }),
         }
     }
@@ -222,7 +235,11 @@ impl<T: Send + 'static> Flow<T> {
     where
         T: Clone + Sync,
     {
-        let workers = if stage.ordered { 1 } else { stage.concurrency };
+        let workers = match stage.work {
+            Work::Batch { .. } => 1,
+            Work::Each(_) if stage.ordered => 1,
+            Work::Each(_) => stage.concurrency,
+        };
         let name_arc: Arc<str> = name.into();
         self.then(
             name,
@@ -320,23 +337,20 @@ impl<T: Send + 'static> Flow<T> {
             let start = Flow {
                 build,
                 producer_metrics: fork.clone(),
-                producer: Box::new(move |_build, queue| lock(&slot)[i] = Some(queue)),
+                producer: Box::new(move |_build, queue| slot.lock()[i] = Some(queue)),
             };
             let (rest, end) = branch(start).connect(&merge);
             build = rest;
             ends.push(end);
         }
         build.ctx.register(merge.clone());
-        let starts: Vec<_> = lock(&starts)
+        let starts: Vec<_> = starts
+            .lock()
             .drain(..)
             .map(|start| start.expect("every branch was connected"))
             .collect();
-        let (name, done) = (Arc::<str>::from(name), fork.clone());
-        build.tasks.push(
-            run_broadcast(name, fork, input, starts)
-                .map(move |()| done.mark_done())
-                .boxed(),
-        );
+        let name = Arc::<str>::from(name);
+        build.spawn_component(&fork.clone(), run_broadcast(name, fork, input, starts));
         let ctx = build.ctx.clone();
         let merge_metrics = merge.clone();
         Flow {
@@ -344,21 +358,19 @@ impl<T: Send + 'static> Flow<T> {
             producer_metrics: merge,
             producer: Box::new(move |build, output| {
                 let done = merge_metrics.clone();
-                build.tasks.push(
-                    run_merge(ctx, merge_metrics, ends, output)
-                        .map(move |()| done.mark_done())
-                        .boxed(),
-                );
+                build.spawn_component(&done, run_merge(ctx, merge_metrics, ends, output));
             }),
         }
     }
 
     /// Groups records into batches of up to `size`, sending a partial batch
-    /// once `max_wait` has passed since its first record.
-    pub fn batch(self, name: &str, size: usize, max_wait: Duration) -> Flow<Vec<T>> {
-        self.then(name, Role::Stage, 1, move |metrics, _ctx, input, output| {
-            run_batch(metrics, size, max_wait, input, output).boxed()
-        })
+    /// once `max_wait` has passed since its first record: a
+    /// [`Stage::batch`] that passes each batch on as it is.
+    pub fn batch(self, name: &str, size: usize, max_wait: Duration) -> Flow<Vec<T>>
+    where
+        T: Clone + Sync,
+    {
+        self.stage(name, Stage::batch(size, max_wait, Ok))
     }
 
     /// Ends the pipeline in a sink.
@@ -384,11 +396,9 @@ impl<T: Send + 'static> Flow<T> {
         let (mut build, input) = self.connect(&metrics);
         let ctx = build.ctx.clone();
         let name: Arc<str> = name.into();
-        let done = metrics.clone();
-        build.tasks.push(
-            run_sink(sink, name, retry, metrics, ctx, input)
-                .map(move |()| done.mark_done())
-                .boxed(),
+        build.spawn_component(
+            &metrics.clone(),
+            run_sink(sink, name, retry, metrics, ctx, input),
         );
         ReadyPipeline {
             build,
@@ -399,10 +409,6 @@ impl<T: Send + 'static> Flow<T> {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Builds a link whose dropping policy (if any) finishes what it drops as
 /// [`Outcome::Dropped`] at `consumer`.
 ///
@@ -411,14 +417,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// anyone else), so the link is built as `DropNewest` and reports the
 /// record as dropped under the policy `reject`.
 fn link_queue<T: Send + 'static>(config: LinkConfig, consumer: Arc<str>) -> Queue<Record<T>> {
-    let (overflow, policy_name) = match config.overflow {
-        Overflow::Reject => (Overflow::DropNewest, Some("reject")),
-        other => (other, None),
+    let (overflow, rejects) = match config.overflow {
+        Overflow::Reject => (Overflow::DropNewest, true),
+        other => (other, false),
     };
     Queue::builder(config.capacity.max(1))
         .overflow(overflow)
         .on_drop(move |dropped: Dropped<Record<T>>| {
-            let policy = policy_name.map_or_else(|| dropped.reason.to_string(), str::to_owned);
+            let policy = if rejects {
+                DropPolicy::Reject
+            } else {
+                DropPolicy::from(dropped.reason)
+            };
             dropped.item.finish(Outcome::Dropped {
                 stage: consumer.clone(),
                 policy,

@@ -1,9 +1,10 @@
 //! What every task of a running pipeline shares: the books, the
 //! dead-letter link, the stop signals and the first fatal error.
 
-use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::SystemTime;
 
 use tokio::time::Instant;
@@ -16,7 +17,7 @@ use weir_core::Queue;
 use crate::accounting::Accounting;
 use crate::ack::AckSet;
 use crate::error::PipelineError;
-use crate::io::DeadLetter;
+use crate::io::{DeadLetter, DeadPayload};
 use crate::metrics::stage::StageMetrics;
 use crate::record::Record;
 
@@ -64,7 +65,7 @@ impl RunContext {
 
     /// Records the first fatal error and stops the run at once.
     pub(crate) fn fail(&self, error: PipelineError) {
-        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        let mut failure = self.failure.lock();
         if failure.is_none() {
             tracing::error!(%error, "pipeline failed; stopping");
             *failure = Some(error);
@@ -84,14 +85,16 @@ impl RunContext {
         reason: String,
         metrics: &StageMetrics,
     ) {
-        let boxed = record.map_payload(|payload| Box::new(payload) as Box<dyn Any + Send + Sync>);
-        self.dead_letter_any(boxed, stage, reason, metrics).await;
+        let erased = record.map_payload(|payload| DeadPayload::Record(Box::new(payload)));
+        self.dead_letter_payload(erased, stage, reason, metrics)
+            .await;
     }
 
-    /// [`RunContext::dead_letter`] for a payload already boxed.
-    pub(crate) async fn dead_letter_any(
+    /// [`RunContext::dead_letter`] for a payload already made a
+    /// [`DeadPayload`] (a source's raw input).
+    pub(crate) async fn dead_letter_payload(
         &self,
-        record: Record<Box<dyn Any + Send + Sync>>,
+        record: Record<DeadPayload>,
         stage: &Arc<str>,
         reason: String,
         metrics: &StageMetrics,
@@ -119,7 +122,7 @@ impl RunContext {
         F: std::future::Future<Output = ()> + Send + 'static,
     {
         let task = self.tasks.spawn(work);
-        let mut handles = self.abort_handles.lock().unwrap_or_else(|p| p.into_inner());
+        let mut handles = self.abort_handles.lock();
         match handles.as_mut() {
             Some(handles) => handles.push(task.abort_handle()),
             None => task.abort(),
@@ -129,11 +132,7 @@ impl RunContext {
 
     /// Aborts every task from [`RunContext::spawn`], and any spawned later.
     pub(crate) fn abort_tasks(&self) {
-        let handles = self
-            .abort_handles
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let handles = self.abort_handles.lock().take();
         for handle in handles.into_iter().flatten() {
             handle.abort();
         }
@@ -153,9 +152,6 @@ impl RunContext {
     }
 
     pub(crate) fn register(&self, metrics: Arc<StageMetrics>) {
-        self.metrics
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(metrics);
+        self.metrics.lock().push(metrics);
     }
 }

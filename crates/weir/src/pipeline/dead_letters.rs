@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use weir_core::Queue;
 
-use super::unflushed::Unflushed;
+use super::unflushed::{next_or_flush, Next, Unflushed};
 use crate::ack::Outcome;
 use crate::error::PipelineError;
 use crate::io::DeadLetterSink;
@@ -18,18 +18,12 @@ pub(crate) async fn run_dead_letters(
 ) {
     let mut written = Unflushed::default();
     loop {
-        let (letter, acks) = match input.try_get() {
-            Ok(entry) => entry,
-            Err(_) => {
-                if !flush(&mut sink, &mut written, &ctx).await {
-                    return;
-                }
-                match input.get().await {
-                    Some(entry) => entry,
-                    None => break,
-                }
-            }
-        };
+        let (letter, acks) =
+            match next_or_flush(&input, || flush(&mut sink, &mut written, &ctx)).await {
+                Next::Item(entry) => entry,
+                Next::End => break,
+                Next::Stop => return,
+            };
         if let Err(error) = sink.write(&letter).await {
             ctx.fail(PipelineError::DeadLetterFailed(error.to_string()));
             return; // this letter's and the unflushed letters' records are nacked

@@ -2,7 +2,9 @@
 //! sliding window, and shutdown (graceful drain with a deadline, or at once).
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -16,7 +18,7 @@ use crate::error::PipelineError;
 use crate::metrics::{self, PipelineSnapshot, Verdict};
 use crate::report::{HeldRecords, RunReport};
 
-/// The window [`RunningPipeline::window_verdicts`] looks back over.
+/// The window [`PipelineMonitor::window_verdicts`] looks back over.
 pub const VERDICT_WINDOW: Duration = Duration::from_secs(5);
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
 
@@ -95,7 +97,6 @@ impl PipelineMonitor {
         let oldest = self
             .history
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .front()
             .cloned()
             .unwrap_or_else(|| (*self.first).clone());
@@ -113,7 +114,7 @@ impl RunningPipeline {
         let Build {
             ctx, tasks, links, ..
         } = build;
-        *ctx.started.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        *ctx.started.lock() = Instant::now();
         let links = Arc::new(links);
         let held_at_stop = Arc::new(Mutex::new(Vec::new()));
         // When a stop comes, note what each component still holds before the
@@ -127,7 +128,7 @@ impl RunningPipeline {
                     _ = ctx.abort.cancelled() => {}
                     _ = finished.cancelled() => return,
                 }
-                *held.lock().unwrap_or_else(|p| p.into_inner()) = held_records(&ctx, &links);
+                *held.lock() = held_records(&ctx, &links);
                 ctx.abort_tasks();
             });
         }
@@ -157,7 +158,7 @@ impl RunningPipeline {
                         return;
                     };
                     let now = snapshot(&ctx);
-                    let mut history = history.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut history = history.lock();
                     while history
                         .front()
                         .is_some_and(|s| now.elapsed.saturating_sub(s.elapsed) > VERDICT_WINDOW)
@@ -208,14 +209,8 @@ impl RunningPipeline {
         drop(self.ctx.dead_letters.shutdown_immediate());
         let last = snapshot(&self.ctx);
         let verdicts = metrics::verdicts(&self.monitor.first, &last);
-        let error = self
-            .ctx
-            .failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        let held_at_stop =
-            std::mem::take(&mut *self.held_at_stop.lock().unwrap_or_else(|p| p.into_inner()));
+        let error = self.ctx.failure.lock().take();
+        let held_at_stop = std::mem::take(&mut *self.held_at_stop.lock());
         RunReport::new(last, verdicts, error, held_at_stop)
     }
 
@@ -237,14 +232,8 @@ async fn join_component(ctx: &RunContext, task: JoinHandle<()>) {
 }
 
 fn snapshot(ctx: &RunContext) -> PipelineSnapshot {
-    let started = *ctx.started.lock().unwrap_or_else(|p| p.into_inner());
-    let stages = ctx
-        .metrics
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .map(|m| m.snapshot())
-        .collect();
+    let started = *ctx.started.lock();
+    let stages = ctx.metrics.lock().iter().map(|m| m.snapshot()).collect();
     PipelineSnapshot {
         elapsed: started.elapsed(),
         accounting: ctx.accounting.snapshot(),
@@ -255,7 +244,7 @@ fn snapshot(ctx: &RunContext) -> PipelineSnapshot {
 /// What each component holds: records queued on its input link plus records
 /// it is working on.
 fn held_records(ctx: &RunContext, links: &[Link]) -> Vec<HeldRecords> {
-    let metrics = ctx.metrics.lock().unwrap_or_else(|p| p.into_inner());
+    let metrics = ctx.metrics.lock();
     metrics
         .iter()
         .map(|m| {

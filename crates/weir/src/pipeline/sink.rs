@@ -2,17 +2,21 @@
 //! empty (or every [`FLUSH_EVERY`] records), and only then acknowledge what
 //! was flushed as delivered.
 
+use std::future::Future;
 use std::sync::Arc;
+
+use futures::FutureExt;
 
 use weir_core::Queue;
 
-use super::unflushed::Unflushed;
+use super::unflushed::{next_or_flush, Next, Unflushed};
 use crate::ack::Outcome;
 use crate::error::PipelineError;
 use crate::io::Sink;
 use crate::metrics::stage::StageMetrics;
 use crate::pipeline::context::RunContext;
 use crate::record::Record;
+use crate::stage::retry::{retrying, Retryable};
 use crate::stage::{AttemptError, RetryPolicy};
 
 /// Records written between two flushes at most.
@@ -28,38 +32,21 @@ pub(crate) async fn run_sink<T: Send + Sync + 'static>(
 ) {
     let mut written = Unflushed::default();
     loop {
-        let record = match input.try_get() {
-            Ok(record) => record,
-            Err(_) => {
-                if !flush(&mut sink, &mut written, &name, &ctx).await {
-                    return;
-                }
-                match input.get().await {
-                    Some(record) => record,
-                    None => break,
-                }
-            }
-        };
-        let started = metrics.begin(false);
-        let mut attempt = 0;
-        let failure = loop {
-            attempt += 1;
-            let error = match sink.write(&record.payload).await {
-                Ok(()) => break None,
-                Err(error) => AttemptError::Failed(error),
+        let record =
+            match next_or_flush(&input, || flush(&mut sink, &mut written, &name, &ctx)).await {
+                Next::Item(record) => record,
+                Next::End => break,
+                Next::Stop => return,
             };
-            StageMetrics::add(&metrics.errors, 1);
-            match retry.as_ref().and_then(|p| p.next_delay(attempt, &error)) {
-                Some(delay) => {
-                    StageMetrics::add(&metrics.retries, 1);
-                    tokio::time::sleep(delay).await;
-                }
-                None => break Some(error),
-            }
+        let started = metrics.begin(false);
+        let write = Write {
+            sink: &mut sink,
+            item: &record.payload,
         };
+        let (attempts, written_or_failed) = retrying(retry.as_ref(), &metrics, write).await;
         metrics.end(started);
-        match failure {
-            None => {
+        match written_or_failed {
+            Ok(()) => {
                 StageMetrics::add(&metrics.records_out, 1);
                 written.push(record.acks, Outcome::Delivered);
                 if written.len() >= FLUSH_EVERY
@@ -68,9 +55,9 @@ pub(crate) async fn run_sink<T: Send + Sync + 'static>(
                     return;
                 }
             }
-            Some(error) => {
+            Err(error) => {
                 let mut record = record;
-                record.attempts = attempt;
+                record.attempts = attempts;
                 ctx.dead_letter(record, &name, error.to_string(), &metrics)
                     .await;
             }
@@ -78,6 +65,22 @@ pub(crate) async fn run_sink<T: Send + Sync + 'static>(
         tokio::task::consume_budget().await;
     }
     flush(&mut sink, &mut written, &name, &ctx).await;
+}
+
+/// One write of a record to the sink, as the retry loop makes it.
+struct Write<'a, S, T> {
+    sink: &'a mut S,
+    item: &'a T,
+}
+
+impl<S: Sink<T>, T: Sync> Retryable for Write<'_, S, T> {
+    type Output = ();
+
+    fn attempt(&mut self) -> impl Future<Output = Result<(), AttemptError>> + Send {
+        self.sink
+            .write(self.item)
+            .map(|written| written.map_err(AttemptError::Failed))
+    }
 }
 
 /// Flushes the sink and acknowledges what was written as delivered. On

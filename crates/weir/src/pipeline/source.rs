@@ -6,7 +6,7 @@ use std::sync::Arc;
 use weir_core::Queue;
 
 use crate::ack::{AckSet, AckToken};
-use crate::io::{Source, SourceItem};
+use crate::io::{DeadPayload, Source, SourceItem};
 use crate::metrics::stage::StageMetrics;
 use crate::pipeline::context::RunContext;
 use crate::record::Record;
@@ -57,9 +57,11 @@ pub(crate) async fn run_source<T: Send + 'static>(
                 on_ack,
             } => {
                 let token = AckToken::new(ctx.accounting.clone(), on_ack);
+                let raw = DeadPayload::Raw(raw);
                 let mut record = Record::new(ctx.next_id(), raw, AckSet::one(token));
                 record.attempts = 1;
-                ctx.dead_letter_any(record, &name, reason, &metrics).await;
+                ctx.dead_letter_payload(record, &name, reason, &metrics)
+                    .await;
             }
         }
     }

@@ -1,9 +1,45 @@
 //! Records written to an output but not yet flushed. They are finished
 //! (acknowledged to their sources) only once a flush succeeds; if it fails,
 //! they are dropped unfinished, which nacks them.
+//!
+//! An output (the sink, the dead-letter output) flushes when its input is
+//! momentarily empty: [`next_or_flush`] is that loop step, for both.
+
+use std::future::Future;
+
+use weir_core::Queue;
 
 use crate::ack::{AckSet, Outcome};
 use crate::error::BoxError;
+
+/// What an output does next.
+pub(crate) enum Next<I> {
+    /// Write this item.
+    Item(I),
+    /// The input is shut down and drained: flush one last time and end.
+    End,
+    /// A flush failed (the run is failing): end at once.
+    Stop,
+}
+
+/// The next item for an output reading `input`: taken at once if one is
+/// waiting; else what was written is flushed first (`flush` returns whether
+/// to go on), and then the next item is awaited.
+pub(crate) async fn next_or_flush<I, F>(input: &Queue<I>, flush: impl FnOnce() -> F) -> Next<I>
+where
+    F: Future<Output = bool>,
+{
+    if let Ok(item) = input.try_get() {
+        return Next::Item(item);
+    }
+    if !flush().await {
+        return Next::Stop;
+    }
+    match input.get().await {
+        Some(item) => Next::Item(item),
+        None => Next::End,
+    }
+}
 
 #[derive(Default)]
 pub(crate) struct Unflushed {

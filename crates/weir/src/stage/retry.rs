@@ -1,12 +1,15 @@
-//! When and how soon to try a failed record again.
+//! When and how soon to try a failed record again ([`RetryPolicy`]), and
+//! the retry loop every component runs ([`retrying`]).
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
 
 use super::attempt::AttemptError;
+use crate::metrics::stage::StageMetrics;
 
 /// Decides whether a failed attempt may be retried.
 type RetryPredicate = Arc<dyn Fn(&AttemptError) -> bool + Send + Sync>;
@@ -89,5 +92,47 @@ impl RetryPolicy {
             .saturating_mul(1 << exponent)
             .min(self.max_delay);
         Some(ceiling.mul_f64(rand::rng().random::<f64>()))
+    }
+}
+
+/// One piece of work that may be tried again: a stage function's call on a
+/// record, a sink's write of one.
+pub(crate) trait Retryable {
+    /// What a successful attempt gives.
+    type Output;
+
+    /// Makes one attempt.
+    fn attempt(&mut self) -> impl Future<Output = Result<Self::Output, AttemptError>> + Send;
+}
+
+/// The retry loop of every component (stages and sinks): attempts `work`
+/// until it succeeds or `policy` gives up (with no policy, after the first
+/// failure), counting each failure in `metrics` (`errors`, and `timeouts`
+/// for a timed-out attempt), each retry in `retries`, and sleeping the
+/// policy's backoff between attempts. Returns the attempts made and the
+/// last result.
+pub(crate) async fn retrying<W: Retryable>(
+    policy: Option<&RetryPolicy>,
+    metrics: &StageMetrics,
+    mut work: W,
+) -> (u32, Result<W::Output, AttemptError>) {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let error = match work.attempt().await {
+            Ok(out) => return (attempts, Ok(out)),
+            Err(error) => error,
+        };
+        StageMetrics::add(&metrics.errors, 1);
+        if matches!(error, AttemptError::TimedOut(_)) {
+            StageMetrics::add(&metrics.timeouts, 1);
+        }
+        match policy.and_then(|policy| policy.next_delay(attempts, &error)) {
+            Some(delay) => {
+                StageMetrics::add(&metrics.retries, 1);
+                tokio::time::sleep(delay).await;
+            }
+            None => return (attempts, Err(error)),
+        }
     }
 }

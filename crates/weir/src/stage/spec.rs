@@ -1,5 +1,6 @@
 //! [`Stage`]: the plain description of one transforming stage: its function
-//! and how it is run (concurrency, order, timeout, retries, rate limit).
+//! (per record, or per batch of records) and how it is run (concurrency,
+//! order, timeout, retries, rate limit).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -48,6 +49,20 @@ impl<T, U> Clone for StageFn<T, U> {
     }
 }
 
+/// What a stage calls its function on.
+pub(crate) enum Work<T, U> {
+    /// Each record, one by one.
+    Each(StageFn<T, U>),
+    /// Batches of up to `size` records, a partial batch once `max_wait` has
+    /// passed since its first record; the function makes one record of each
+    /// batch.
+    Batch {
+        size: usize,
+        max_wait: Duration,
+        join: StageFn<Vec<T>, U>,
+    },
+}
+
 /// A transforming stage, described before it runs.
 ///
 /// ```
@@ -61,7 +76,7 @@ impl<T, U> Clone for StageFn<T, U> {
 /// # let _ = fetch;
 /// ```
 pub struct Stage<T, U> {
-    pub(crate) function: StageFn<T, U>,
+    pub(crate) work: Work<T, U>,
     pub(crate) concurrency: usize,
     pub(crate) ordered: bool,
     pub(crate) timeout: Option<(Duration, TimeoutPolicy<U>)>,
@@ -81,8 +96,12 @@ pub struct Gauge {
 
 impl<T: Send + 'static, U: Send + 'static> Stage<T, U> {
     fn new(function: StageFn<T, U>) -> Self {
+        Self::with_work(Work::Each(function))
+    }
+
+    fn with_work(work: Work<T, U>) -> Self {
         Stage {
-            function,
+            work,
             concurrency: 1,
             ordered: false,
             timeout: None,
@@ -132,6 +151,48 @@ impl<T: Send + 'static, U: Send + 'static> Stage<T, U> {
         Fut: Future<Output = Result<Emit<U>, BoxError>> + Send + 'static,
     {
         Self::new(StageFn::Async(Arc::new(move |x| f(x).boxed())))
+    }
+
+    /// Groups records into batches of up to `size` (at least 1) and makes
+    /// one record of each batch with `join`; a partial batch is joined once
+    /// `max_wait` has passed since its first record, and at the end of the
+    /// input. The joined record stands for every record of its batch: each
+    /// is acknowledged with its outcome (delivered, dead-lettered, ...). A
+    /// failed `join` is retried, timed out and dead-lettered as any stage
+    /// function is, with the whole batch as the dead letter's payload.
+    ///
+    /// A batch stage runs one worker: [`Stage::concurrency`] and
+    /// [`Stage::ordered`] do not apply to it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use weir::io::{iter_source, sink_fn};
+    /// use weir::stage::Stage;
+    /// use weir::Pipeline;
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// let sum = Stage::batch(10, Duration::from_secs(1), |batch: Vec<u32>| Ok(batch.iter().sum::<u32>()));
+    /// let report = Pipeline::builder()
+    ///     .source("numbers", iter_source(1..=25u32))
+    ///     .stage("sum", sum)
+    ///     .sink("out", sink_fn(|total: &u32| { assert!(*total > 0); Ok(()) }))
+    ///     .run()
+    ///     .await;
+    /// let names: Vec<_> = report.snapshot.stages.iter().map(|s| s.name.to_string()).collect();
+    /// assert_eq!(names, ["numbers", "sum", "out"]);
+    /// assert_eq!(report.snapshot.stages[1].records_out, 3); // 10 + 10 + 5
+    /// assert_eq!(report.accounting.delivered, 25); // per source record
+    /// # });
+    /// ```
+    pub fn batch(
+        size: usize,
+        max_wait: Duration,
+        join: impl Fn(Vec<T>) -> Result<U, BoxError> + Send + Sync + 'static,
+    ) -> Self {
+        Self::with_work(Work::Batch {
+            size: size.max(1),
+            max_wait,
+            join: StageFn::Inline(Arc::new(move |batch| join(batch).map(Emit::One))),
+        })
     }
 
     /// At most `n` records in work at once (default 1).

@@ -8,7 +8,7 @@
 //! forgetting permits as they come back instead of returning them.
 //!
 //! ```
-//! use weir_core::limit::{AdaptiveConcurrency, AdaptiveConfig};
+//! use weir_core::limit::{AdaptiveConcurrency, AdaptiveConfig, Limiter};
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
 //! let limiter = AdaptiveConcurrency::new(AdaptiveConfig::gradient()).unwrap();
@@ -21,14 +21,15 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::{AdaptiveConfig, Algorithm, ConfigError, Decision, Outcome, Sample};
-use crate::limit::timeout::{run_limited, OpTimeout, TimedOut};
+use crate::limit::limiter::Limiter;
 use crate::limit::wait::WaitCounters;
 
 struct State {
@@ -65,11 +66,7 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        // Nothing panics between related writes to the state, so a poisoned
-        // lock still guards a consistent state.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock()
     }
 
     /// Moves the limit to `limit` (clamped), adding or forgetting permits.
@@ -249,50 +246,6 @@ impl AdaptiveConcurrency {
         }
     }
 
-    /// Runs `work` under a permit and records [`Outcome::Success`] with the
-    /// time it took. To report overloads and failures, use
-    /// [`AdaptiveConcurrency::acquire`] and [`AdaptivePermit::record`].
-    ///
-    /// # Cancel safety
-    /// Dropping the future cancels the work (if started) and releases the
-    /// permit (if taken) without a record.
-    pub async fn run<F: Future>(&self, work: F) -> F::Output {
-        let permit = self.acquire().await;
-        let output = work.await;
-        permit.success();
-        output
-    }
-
-    /// As [`AdaptiveConcurrency::run`], giving up after `timeout` (see
-    /// [`OpTimeout`]). Work that runs out of time is cancelled and recorded
-    /// as [`Outcome::Overloaded`]; a wait for a permit that runs out records
-    /// nothing.
-    ///
-    /// # Errors
-    /// [`TimedOut`], whose [`phase`](TimedOut::phase) says which part ran
-    /// out of time.
-    ///
-    /// # Cancel safety
-    /// As [`AdaptiveConcurrency::run`].
-    pub async fn run_with_timeout<F: Future>(
-        &self,
-        work: F,
-        timeout: impl Into<OpTimeout>,
-    ) -> Result<F::Output, TimedOut> {
-        match run_limited(self.acquire(), work, timeout.into()).await {
-            Ok((permit, output)) => {
-                permit.success();
-                Ok(output)
-            }
-            Err(expired) => {
-                if let Some(permit) = expired.permit {
-                    permit.record(Outcome::Overloaded);
-                }
-                Err(expired.error)
-            }
-        }
-    }
-
     /// The limit now: how many permits may be out at once.
     pub fn current_limit(&self) -> usize {
         self.shared.counters.limit.load(Ordering::Relaxed)
@@ -324,6 +277,26 @@ impl AdaptiveConcurrency {
             min_latency: (load(&counters.successes) > 0)
                 .then(|| Duration::from_nanos(load(&counters.min_latency_nanos))),
         }
+    }
+}
+
+/// [`Limiter::run`] records [`Outcome::Success`] with the time the work
+/// took; in [`Limiter::run_with_timeout`], work that runs out of time is
+/// recorded as [`Outcome::Overloaded`]. To report failures too, use
+/// [`AdaptiveConcurrency::acquire`] and [`AdaptivePermit::record`].
+impl Limiter for AdaptiveConcurrency {
+    type Permit = AdaptivePermit;
+
+    fn acquire(&self) -> impl Future<Output = AdaptivePermit> + Send {
+        AdaptiveConcurrency::acquire(self)
+    }
+
+    fn finished(permit: AdaptivePermit) {
+        permit.success();
+    }
+
+    fn work_timed_out(permit: AdaptivePermit) {
+        permit.record(Outcome::Overloaded);
     }
 }
 

@@ -16,8 +16,8 @@
 //! the latency from the moment the permit was granted). A permit dropped
 //! without a record releases its slot but teaches the limiter nothing: a
 //! cancelled operation says nothing reliable about the service (use
-//! [`AdaptiveConcurrency::run_with_timeout`] to have work timeouts count as
-//! [`Outcome::Overloaded`]).
+//! [`Limiter::run_with_timeout`](crate::limit::Limiter::run_with_timeout) to
+//! have work timeouts count as [`Outcome::Overloaded`]).
 //!
 //! # Algorithms
 //! * [`Aimd`]: additive increase (about +1 per limit's worth of successes
