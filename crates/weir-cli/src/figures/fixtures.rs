@@ -28,6 +28,7 @@ fn stage(name: &str, role: Role, workers: usize) -> StageSnapshot {
         blocked: Duration::ZERO,
         latency: Default::default(),
         gauges: Vec::new(),
+        status: None,
     }
 }
 

@@ -64,6 +64,29 @@ pub(crate) fn role(role: Role) -> &'static str {
     }
 }
 
+/// What a component says of itself beyond the table's columns: its
+/// gauges (`concurrency_limit 37`) and its status (`paused 3s: HTTP 503
+/// from 127.0.0.1:8080, next probe in 1s`), as one line; `None` if it
+/// says nothing.
+pub(crate) fn readings(stage: &weir::metrics::StageSnapshot) -> Option<String> {
+    let mut parts: Vec<String> = stage
+        .gauges
+        .iter()
+        .map(|(name, value)| format!("{name} {}", number(*value)))
+        .collect();
+    parts.extend(stage.status.clone());
+    (!parts.is_empty()).then(|| format!("{}: {}", stage.name, parts.join(", ")))
+}
+
+/// A gauge's value: whole numbers without decimals.
+fn number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +108,20 @@ mod tests {
         assert_eq!(duration(Duration::from_millis(34_000)), "34.0s");
         assert_eq!(duration(Duration::from_secs(125)), "2m05s");
         assert_eq!(seconds(0.5), "500ms");
+    }
+
+    #[test]
+    fn readings_name_the_gauges_and_the_status() {
+        let (_, mut stage) = crate::figures::fixtures::two_snapshots();
+        let stage = &mut stage.stages[1];
+        assert_eq!(readings(stage), None);
+        stage.gauges = vec![("concurrency_limit".into(), 37.0), ("load".into(), 0.5)];
+        stage.status = Some("paused 2s: HTTP 503 from 127.0.0.1:9, next probe in 1s".into());
+        assert_eq!(
+            readings(stage).unwrap(),
+            "enrich: concurrency_limit 37, load 0.50, \
+             paused 2s: HTTP 503 from 127.0.0.1:9, next probe in 1s"
+        );
     }
 
     #[test]

@@ -119,11 +119,14 @@ impl std::fmt::Display for CallError {
         let attempts = self.attempts;
         let plural = if attempts == 1 { "" } else { "s" };
         if self.gave_up == GaveUp::OutageTooLong {
-            f.write_str("service unavailable for longer than max_outage")?;
+            write!(
+                f,
+                "service unavailable for longer than max_outage ({attempts} attempt{plural}"
+            )?;
             if let Some(last) = &self.last {
-                write!(f, " (last: {last}; {attempts} attempt{plural})")?;
+                write!(f, ", the last: {last}")?;
             }
-            return Ok(());
+            return f.write_str(")");
         }
         if let Some(last) = &self.last {
             write!(f, "{last} ")?;
@@ -522,11 +525,11 @@ mod tests {
         assert_eq!(
             error(Some(status(503)), 7, GaveUp::OutageTooLong).to_string(),
             "service unavailable for longer than max_outage \
-             (last: HTTP 503 Service Unavailable; 7 attempts)"
+             (7 attempts, the last: HTTP 503 Service Unavailable)"
         );
         assert_eq!(
             error(None, 0, GaveUp::OutageTooLong).to_string(),
-            "service unavailable for longer than max_outage"
+            "service unavailable for longer than max_outage (0 attempts)"
         );
     }
 

@@ -76,4 +76,9 @@ pub struct Sample {
     pub busy: f64,
     /// Share of its time waiting to hand output on.
     pub blocked: f64,
+    /// Records in work.
+    pub in_flight: u64,
+    /// Its concurrency limit, for a component that has one (an HTTP
+    /// stage's `concurrency_limit` gauge).
+    pub concurrency_limit: Option<f64>,
 }

@@ -23,6 +23,8 @@ pub(crate) fn run_data() -> RunData {
                     starved: 0.0,
                     busy: 1.0,
                     blocked: 0.0,
+                    in_flight: 4,
+                    concurrency_limit: None,
                 })
                 .collect(),
         })

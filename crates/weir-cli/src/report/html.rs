@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::data::RunData;
+use super::data::{RunData, StageSeries};
 use super::svg::{line_chart, line_color};
 use crate::figures::format;
 use crate::figures::stage_summary::COLUMNS;
@@ -77,12 +77,54 @@ pub(crate) fn render_html(data: &RunData) -> String {
     };
     page.push_str(&chart("Queue depth (records)", |s| s.queue_depth as f64));
     page.push_str(&chart("Throughput (records/s)", |s| s.throughput));
+    page.push_str(&concurrency_chart(data));
     page.push_str(&stage_table(data));
     page.push_str("</body></html>\n");
     page
 }
 
-/// Which colour is which component, for both charts.
+/// The concurrency limit of each component that has one, with its
+/// records in work, over time; nothing if none has a limit.
+fn concurrency_chart(data: &RunData) -> String {
+    let limited =
+        |stage: &&StageSeries| stage.samples.iter().any(|s| s.concurrency_limit.is_some());
+    if !data.series.iter().any(|stage| limited(&stage)) {
+        return String::new();
+    }
+    // Every component keeps its colour; one without a limit draws nothing.
+    let series: Vec<Vec<(f64, f64)>> = data
+        .series
+        .iter()
+        .map(|stage| {
+            stage
+                .samples
+                .iter()
+                .filter_map(|s| s.concurrency_limit.map(|limit| (s.t, limit)))
+                .collect()
+        })
+        .collect();
+    let in_flight: Vec<Vec<(f64, f64)>> = data
+        .series
+        .iter()
+        .map(|stage| match limited(&stage) {
+            true => stage
+                .samples
+                .iter()
+                .map(|s| (s.t, s.in_flight as f64))
+                .collect(),
+            false => Vec::new(),
+        })
+        .collect();
+    let title = "Concurrency limit";
+    let busy_title = "Records in work (limited components)";
+    format!(
+        "<h2>{title}</h2>\n{}\n<h2>{busy_title}</h2>\n{}\n",
+        line_chart(title, data.duration_seconds, &series),
+        line_chart(busy_title, data.duration_seconds, &in_flight)
+    )
+}
+
+/// Which colour is which component, for every chart.
 fn legend(data: &RunData) -> String {
     let items: String = data
         .series
@@ -163,6 +205,19 @@ mod tests {
         assert!(html.contains("Bottleneck: <span class=\"bottleneck\">enrich</span>"));
         assert!(html.contains("<tr class=\"limit\"><td class=\"words\">enrich</td>"));
         assert!(html.contains("Stopped with 48 queued and 4 in work at enrich"));
+    }
+
+    #[test]
+    fn a_component_with_a_concurrency_limit_gets_its_charts() {
+        let mut data = run_data();
+        for (step, sample) in data.series[1].samples.iter_mut().enumerate() {
+            sample.concurrency_limit = Some(8.0 + step as f64);
+        }
+        let html = render_html(&data);
+        assert_eq!(html.matches("<svg").count(), 4, "and limit and in-work");
+        assert!(html.contains("<h2>Concurrency limit</h2>"));
+        // One line each in the new charts: only `enrich` has a limit.
+        assert_eq!(html.matches("<polyline").count(), 2 * data.series.len() + 2);
     }
 
     #[test]

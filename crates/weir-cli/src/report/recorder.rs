@@ -62,6 +62,9 @@ async fn sample_every(
     }
 }
 
+/// The gauge charted as a component's concurrency limit.
+const CONCURRENCY_LIMIT: &str = "concurrency_limit";
+
 /// The series so far and the snapshot the next sample is measured from.
 struct Timeline {
     previous: PipelineSnapshot,
@@ -107,6 +110,12 @@ impl Timeline {
                 starved: shares.starved,
                 busy: shares.busy,
                 blocked: shares.blocked,
+                in_flight: stage.in_flight,
+                concurrency_limit: stage
+                    .gauges
+                    .iter()
+                    .find(|(name, _)| name.as_ref() == CONCURRENCY_LIMIT)
+                    .map(|(_, limit)| *limit),
             });
         }
         self.previous = now;
@@ -137,6 +146,8 @@ mod tests {
                 starved: 0.0,
                 busy: 1.0,
                 blocked: 0.0,
+                in_flight: 4,
+                concurrency_limit: None,
             }
         );
         assert_eq!(ids.samples[0].queue_depth, 0);

@@ -24,7 +24,7 @@ pub(crate) fn line_color(index: usize) -> &'static str {
     LINE_COLORS[index % LINE_COLORS.len()]
 }
 
-/// A chart of one `(t seconds, value)` line per series over `duration`
+/// A chart of one `(t seconds, value)` line per non-empty series over `duration`
 /// seconds, the y axis from 0 to a round number above the largest value.
 /// `aria_label` names the chart for screen readers.
 pub(crate) fn line_chart(aria_label: &str, duration: f64, series: &[Vec<(f64, f64)>]) -> String {
@@ -65,7 +65,8 @@ pub(crate) fn line_chart(aria_label: &str, duration: f64, series: &[Vec<(f64, f6
             label = crate::figures::format::seconds(t),
         );
     }
-    for (index, points) in series.iter().enumerate() {
+    // A series with no points draws nothing (it keeps its colour slot).
+    for (index, points) in series.iter().enumerate().filter(|(_, p)| !p.is_empty()) {
         let color = line_color(index);
         let path = thin(points, MAX_POINTS)
             .iter()

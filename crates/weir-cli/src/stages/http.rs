@@ -58,12 +58,14 @@
 //! read its limit; the final limit is also logged (`tracing`, info) when the
 //! stage is dropped.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use weir::stage::Stage;
+use weir::stage::{AttemptsError, Stage};
+use weir::BoxError;
 use weir_core::limit::{AdaptiveConcurrency, AdaptiveConfig, Aimd, Algorithm};
 
 use crate::config::{ConfigError, SourceFile, TablePart};
@@ -167,6 +169,8 @@ struct HttpStage {
     name: String,
     request: RequestTemplate,
     caller: Caller,
+    /// Retries made inside calls, counted in the stage's `retries`.
+    retries: AtomicU64,
 }
 
 impl HttpStageConfig {
@@ -278,16 +282,25 @@ pub(crate) fn build_with_limit(
             body,
         },
         caller: Caller::new(&config.call, concurrency, limit.clone())?,
+        retries: AtomicU64::new(0),
     });
     let running = stage.clone();
     let function = Stage::map_async(move |record: Payload| {
         let stage = running.clone();
-        async move { stage.run(record).await.map_err(Into::into) }
+        async move {
+            stage
+                .run(record)
+                .await
+                .map_err(HttpStageError::into_attempts)
+        }
     });
-    let paused = stage.clone();
-    let function = function.gauge("paused", move || {
-        f64::from(u8::from(paused.caller.pause_status().is_some()))
-    });
+    let (paused, status, retries) = (stage.clone(), stage.clone(), stage.clone());
+    let function = function
+        .gauge("paused", move || {
+            f64::from(u8::from(paused.caller.pause_status().is_some()))
+        })
+        .status(move || status.caller.pause_status().map(|pause| pause.to_string()))
+        .retries_inside(move || retries.retries.load(Ordering::Relaxed));
     let function = match &limit {
         Some(adaptive) => {
             let adaptive = adaptive.clone();
@@ -307,6 +320,20 @@ pub(crate) enum HttpStageError {
     /// The request failed for good.
     #[error(transparent)]
     Call(#[from] CallError),
+}
+
+impl HttpStageError {
+    /// The engine's error, with the attempts the call made (so a dead
+    /// letter's `attempts` agrees with its reason).
+    fn into_attempts(self) -> BoxError {
+        match self {
+            HttpStageError::Call(error) => Box::new(AttemptsError {
+                attempts: error.attempts,
+                error: Box::new(HttpStageError::Call(error)),
+            }),
+            template => Box::new(template),
+        }
+    }
 }
 
 impl HttpStage {
@@ -336,7 +363,9 @@ impl HttpStage {
                         None => builder,
                     }
                 },
-                || (),
+                || {
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                },
             )
             .await?;
         let body = serde_json::from_slice(&bytes)

@@ -81,6 +81,11 @@ pub(crate) fn render_live(
         frame.push_str(&line);
         frame.push('\n');
     }
+    for readings in now.stages.iter().filter_map(format::readings) {
+        frame.push_str("  ");
+        frame.push_str(&readings);
+        frame.push('\n');
+    }
     frame
 }
 

@@ -6,7 +6,8 @@ use weir::metrics::PipelineSnapshot;
 use crate::figures::format;
 
 /// `weir 12.0s: in 12034, delivered 11900, dead 3, 998/s, bottleneck enrich`,
-/// the rate being records delivered per second since `earlier`.
+/// the rate being records delivered per second since `earlier`, then the
+/// readings of any component with a status (`; fetch: paused 2s: ...`).
 pub(crate) fn render_progress(
     earlier: &PipelineSnapshot,
     now: &PipelineSnapshot,
@@ -22,7 +23,7 @@ pub(crate) fn render_progress(
     } else {
         0.0
     };
-    format!(
+    let mut line = format!(
         "weir {}: in {}, delivered {}, dead {}, {}, bottleneck {}",
         format::duration(now.elapsed),
         now.accounting.received,
@@ -30,7 +31,15 @@ pub(crate) fn render_progress(
         now.accounting.dead_lettered,
         format::rate(rate),
         bottleneck.unwrap_or("none"),
-    )
+    );
+    // A component in an unusual state (e.g. paused by an outage) says so.
+    for stage in now.stages.iter().filter(|stage| stage.status.is_some()) {
+        if let Some(readings) = format::readings(stage) {
+            line.push_str("; ");
+            line.push_str(&readings);
+        }
+    }
+    line
 }
 
 #[cfg(test)]

@@ -38,6 +38,9 @@ pub fn print_summary(report: &RunReport, out: &mut impl Write) -> std::io::Resul
             format::share(weir::metrics::BUSY_THRESHOLD)
         )?,
     }
+    for readings in report.snapshot.stages.iter().filter_map(format::readings) {
+        writeln!(out, "{readings}")?;
+    }
     for held in &report.held_at_stop {
         writeln!(
             out,

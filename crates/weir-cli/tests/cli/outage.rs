@@ -59,6 +59,14 @@ fn pipeline(
     )
 }
 
+/// The text of `url`, fetched on `runtime`.
+fn scrape(runtime: &tokio::runtime::Runtime, url: &str) -> String {
+    runtime.block_on(async {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        client.get(url).send().await.unwrap().text().await.unwrap()
+    })
+}
+
 /// How often each input id is in the output.
 fn delivered_ids(dir: &Workdir) -> BTreeMap<u64, usize> {
     let mut ids = BTreeMap::new();
@@ -104,16 +112,46 @@ fn a_10s_outage_mid_run_holds_the_source_and_loses_nothing() {
         "concurrency = \"adaptive\"",
     );
     let report = dir.path("report.json");
-    let run = Running::start(&[&"run", &pipeline, &"--report", &report]);
+    let run = Running::start(&[
+        &"run",
+        &pipeline,
+        &"--report",
+        &report,
+        &"--metrics-addr",
+        &"127.0.0.1:0",
+    ]);
     // Memory stays flat while the outage holds everything back.
     let until = |at: Duration| std::thread::sleep(at.saturating_sub(started.elapsed()));
     until(Duration::from_secs(5));
     let early = run.rss_kib();
+    until(Duration::from_secs(8));
+    // The pause is visible: on /metrics, and on the progress line.
+    let metrics = scrape(&_runtime, &run.metrics_url());
+    let gauge = |name: &str| {
+        let prefix = format!("weir_stage_gauge{{stage=\"http\",role=\"stage\",gauge=\"{name}\"}} ");
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {name} gauge in\n{metrics}"))
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert_eq!(gauge("paused"), 1.0);
+    assert!(gauge("concurrency_limit") >= 1.0);
     until(Duration::from_secs(10));
     let late = run.rss_kib();
     assert!(
         late < early + 4096,
         "RSS grew from {early} KiB to {late} KiB in the outage"
+    );
+    let progress = run.stderr();
+    assert!(
+        progress.contains("; http: ") && progress.contains("paused"),
+        "the progress line never showed the pause:\n{progress}"
+    );
+    assert!(
+        progress.contains("HTTP 503 Service Unavailable from 127.0.0.1:"),
+        "{progress}"
     );
     let (code, err) = run.wait(Duration::from_secs(60));
     assert_eq!(code, Some(0), "{err}");
@@ -129,6 +167,18 @@ fn a_10s_outage_mid_run_holds_the_source_and_loses_nothing() {
     // time: the link in front of the paused stage was full.
     let data: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    // The retries made inside the stage count in its `retries`.
+    let http = &data["stages"][1];
+    assert_eq!(http["name"], "http", "{http}");
+    assert!(http["retries"].as_u64().unwrap() > 0, "{http}");
+    // Its limit is sampled over time, for the report's chart.
+    let limits = data["series"][1]["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["concurrency_limit"].as_f64().is_some())
+        .count();
+    assert!(limits > 0, "no concurrency_limit in the samples");
     let source = &data["series"][0];
     assert_eq!(source["role"], "source", "{source}");
     let mid_outage: Vec<f64> = source["samples"]
@@ -200,6 +250,9 @@ fn max_outage_dead_letters_with_its_reason() {
             reason.starts_with("service unavailable for longer than max_outage"),
             "{reason}"
         );
+        // The letter's attempts are the ones its reason counts.
+        let attempts = letter["attempts"].as_u64().unwrap();
+        assert!(reason.contains(&format!("({attempts} attempt")), "{letter}");
     }
 }
 

@@ -86,6 +86,8 @@ pub struct StageSnapshot {
     pub latency: LatencySummary,
     /// The stage's own readings, by name (e.g. `concurrency_limit`).
     pub gauges: Vec<(Arc<str>, f64)>,
+    /// The stage's state in words while it is unusual (e.g. `paused: ...`).
+    pub status: Option<String>,
 }
 
 impl StageSnapshot {

@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use weir_core::QueueStats;
 
 use super::snapshot::{LatencySummary, Role, StageSnapshot};
-use crate::stage::Gauge;
+use crate::stage::spec::Readings;
 
 /// Reads a link's stats without knowing its item type.
 pub(crate) type QueueProbe = Box<dyn Fn() -> QueueStats + Send + Sync>;
@@ -37,8 +37,10 @@ pub(crate) struct StageMetrics {
     pub(crate) timeouts: AtomicU64,
     pub(crate) in_flight: AtomicU64,
     latency_micros: parking_lot::Mutex<Histogram<u64>>,
-    /// Readings the component exposes (see [`crate::stage::Stage::gauge`]).
-    pub(crate) gauges: Mutex<Vec<Gauge>>,
+    /// Readings the component exposes (see [`crate::stage::Stage::gauge`],
+    /// [`status`](crate::stage::Stage::status) and
+    /// [`retries_inside`](crate::stage::Stage::retries_inside)).
+    pub(crate) readings: Mutex<Readings>,
     /// When the component ended; from then on its time counts as starved.
     done_at: OnceLock<Instant>,
     /// The links this component reads from (none for a source; several for
@@ -62,7 +64,7 @@ impl StageMetrics {
             dead_letters: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
-            gauges: Mutex::default(),
+            readings: Mutex::default(),
             done_at: OnceLock::new(),
             latency_micros: Mutex::new(
                 Histogram::new_with_bounds(1, MAX_LATENCY_MICROS, 2)
@@ -112,6 +114,7 @@ impl StageMetrics {
             let histogram = self.latency_micros.lock();
             LatencySummary::from_micros(&histogram)
         };
+        let readings = self.readings.lock().clone();
         StageSnapshot {
             name: self.name.clone(),
             role: self.role,
@@ -119,7 +122,7 @@ impl StageMetrics {
             records_in: load(&self.records_in),
             records_out: load(&self.records_out),
             errors: load(&self.errors),
-            retries: load(&self.retries),
+            retries: load(&self.retries) + readings.retries.as_ref().map_or(0, |read| read()),
             timeouts: load(&self.timeouts),
             dead_letters: load(&self.dead_letters),
             in_flight: load(&self.in_flight),
@@ -127,12 +130,12 @@ impl StageMetrics {
             blocked: output.map_or(Duration::ZERO, |q| q.put_blocked),
             input,
             latency,
-            gauges: self
+            gauges: readings
                 .gauges
-                .lock()
                 .iter()
                 .map(|gauge| (gauge.name.clone(), (gauge.read)()))
                 .collect(),
+            status: readings.status.as_ref().and_then(|read| read()),
         }
     }
 }

@@ -231,7 +231,7 @@ impl<T: Send + 'static> Flow<T> {
     }
 
     /// Adds a stage described by a [`Stage`].
-    pub fn stage<U: Send + 'static>(self, name: &str, stage: Stage<T, U>) -> Flow<U>
+    pub fn stage<U: Send + 'static>(self, name: &str, mut stage: Stage<T, U>) -> Flow<U>
     where
         T: Clone + Sync,
     {
@@ -246,6 +246,7 @@ impl<T: Send + 'static> Flow<T> {
             Role::Stage,
             workers,
             move |metrics, ctx, input, output| {
+                *metrics.readings.lock() = std::mem::take(&mut stage.readings);
                 Transform {
                     name: name_arc,
                     stage,

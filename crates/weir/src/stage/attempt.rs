@@ -29,6 +29,42 @@ impl fmt::Display for AttemptError {
     }
 }
 
+/// An error from a stage function that made several attempts itself (an
+/// HTTP client retrying inside one call): a record dead-lettered with it
+/// counts those attempts in its `attempts`. Displays as its error.
+#[derive(Debug)]
+pub struct AttemptsError {
+    /// Attempts the function made.
+    pub attempts: u32,
+    /// Why the last one failed.
+    pub error: BoxError,
+}
+
+impl fmt::Display for AttemptsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for AttemptsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
+impl AttemptError {
+    /// Attempts this one stands for: more than one when the function made
+    /// several itself ([`AttemptsError`]).
+    pub(crate) fn attempts_inside(&self) -> u32 {
+        match self {
+            AttemptError::Failed(error) => error
+                .downcast_ref::<AttemptsError>()
+                .map_or(1, |inside| inside.attempts),
+            AttemptError::TimedOut(_) | AttemptError::Panicked(_) => 1,
+        }
+    }
+}
+
 /// What a stage does with a record whose attempt timed out (after retries).
 pub enum TimeoutPolicy<U> {
     /// Send it to the dead letters (the default).

@@ -12,6 +12,6 @@ pub(crate) mod retry;
 pub(crate) mod spec;
 pub(crate) mod transform;
 
-pub use attempt::{AttemptError, TimeoutPolicy};
+pub use attempt::{AttemptError, AttemptsError, TimeoutPolicy};
 pub use retry::RetryPolicy;
 pub use spec::{Emit, Gauge, Stage};

@@ -83,7 +83,7 @@ pub struct Stage<T, U> {
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) rate: Option<Arc<RateLimit>>,
     pub(crate) fail_fast: bool,
-    pub(crate) gauges: Vec<Gauge>,
+    pub(crate) readings: Readings,
 }
 
 /// A named reading a stage exposes with its metrics (e.g. an adaptive
@@ -92,6 +92,17 @@ pub struct Stage<T, U> {
 pub struct Gauge {
     pub(crate) name: Arc<str>,
     pub(crate) read: Arc<dyn Fn() -> f64 + Send + Sync>,
+}
+
+/// What a stage's function tells about itself beyond the engine's own
+/// counters, read each time a snapshot is taken: its gauges, its status
+/// (e.g. `paused: HTTP 503 from ...`), and the retries it makes inside
+/// one attempt.
+#[derive(Clone, Default)]
+pub(crate) struct Readings {
+    pub(crate) gauges: Vec<Gauge>,
+    pub(crate) status: Option<Arc<dyn Fn() -> Option<String> + Send + Sync>>,
+    pub(crate) retries: Option<Arc<dyn Fn() -> u64 + Send + Sync>>,
 }
 
 impl<T: Send + 'static, U: Send + 'static> Stage<T, U> {
@@ -108,7 +119,7 @@ impl<T: Send + 'static, U: Send + 'static> Stage<T, U> {
             retry: None,
             rate: None,
             fail_fast: false,
-            gauges: Vec::new(),
+            readings: Readings::default(),
         }
     }
 
@@ -234,10 +245,29 @@ impl<T: Send + 'static, U: Send + 'static> Stage<T, U> {
     /// Exposes a reading with this stage's metrics, e.g. its adaptive
     /// concurrency limit: `stage.gauge("concurrency_limit", move || limit.current_limit() as f64)`.
     pub fn gauge(mut self, name: &str, read: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
-        self.gauges.push(Gauge {
+        self.readings.gauges.push(Gauge {
             name: name.into(),
             read: Arc::new(read),
         });
+        self
+    }
+
+    /// Exposes the stage's state in words while it is unusual, e.g.
+    /// `paused: HTTP 503 from 127.0.0.1:8080, next probe in 1s`; `None`
+    /// while all is well. Shown by the live view and the reports.
+    pub fn status(mut self, read: impl Fn() -> Option<String> + Send + Sync + 'static) -> Self {
+        self.readings.status = Some(Arc::new(read));
+        self
+    }
+
+    /// Counts, in the stage's `retries`, the retries its function makes
+    /// inside one attempt (e.g. an HTTP client honouring `Retry-After`):
+    /// `read` gives how many so far. Pair it with [`AttemptsError`] so a
+    /// dead letter's `attempts` counts them too.
+    ///
+    /// [`AttemptsError`]: crate::stage::AttemptsError
+    pub fn retries_inside(mut self, read: impl Fn() -> u64 + Send + Sync + 'static) -> Self {
+        self.readings.retries = Some(Arc::new(read));
         self
     }
 

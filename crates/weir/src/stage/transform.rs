@@ -189,7 +189,12 @@ where
             input: &record.payload,
         };
         let (attempts, result) = retrying(self.stage.retry.as_ref(), &self.metrics, call).await;
-        record.attempts = attempts;
+        // The function's own attempts inside the last one count too.
+        let inside = result
+            .as_ref()
+            .err()
+            .map_or(1, AttemptError::attempts_inside);
+        record.attempts = attempts - 1 + inside;
         self.metrics.end(started);
         match result {
             Ok(emit) => self.emit(record, emit),
