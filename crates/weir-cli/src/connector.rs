@@ -97,6 +97,11 @@ pub(crate) trait SinkConnector:
     fn parse(file: &SourceFile, part: &mut TablePart) -> Result<Self, ConfigError> {
         part.take(file)
     }
+    /// Checks what its config can get wrong that its types do not; the
+    /// message is shown at the sink's `type`.
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
     /// Opens the sink.
     fn open(&self) -> impl Future<Output = Result<Self::Sink, Self::Error>> + Send;
 }
@@ -156,6 +161,8 @@ impl<C: StageConnector> StageSpec for C {
 pub(crate) trait SinkSpec: fmt::Debug + Send + Sync {
     /// Its `type`.
     fn kind(&self) -> &'static str;
+    /// See [`SinkConnector::check`].
+    fn check(&self) -> Result<(), String>;
     /// Opens it.
     fn open(&self) -> BoxFuture<'_, Result<BoxSink, BoxError>>;
 }
@@ -163,6 +170,10 @@ pub(crate) trait SinkSpec: fmt::Debug + Send + Sync {
 impl<C: SinkConnector> SinkSpec for C {
     fn kind(&self) -> &'static str {
         C::TYPE
+    }
+
+    fn check(&self) -> Result<(), String> {
+        SinkConnector::check(self)
     }
 
     fn open(&self) -> BoxFuture<'_, Result<BoxSink, BoxError>> {

@@ -46,7 +46,7 @@ pub fn http_stage(
     part.expect::<HttpStageConfig>();
     let config = HttpStageConfig::parse(&file, &mut part).map_err(|error| error.to_string())?;
     part.finish(&file).map_err(|error| error.to_string())?;
-    config.check(&Default::default())?;
+    StageConnector::check(&config, &Default::default())?;
     build_with_limit(&config, name).map_err(|error| error.to_string())
 }
 

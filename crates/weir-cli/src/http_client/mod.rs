@@ -31,11 +31,12 @@ pub(crate) mod tls;
 use std::time::Duration;
 
 use reqwest::Method;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 pub(crate) use self::call::{Answer, CallError, Caller};
 pub(crate) use self::tls::{ClientError, TlsOptions};
-use crate::config::{HumanDuration, RetryOptions};
+use crate::config::{ConfigError, HumanDuration, RetryOptions, SourceFile, TablePart};
 
 /// How calls are made and retried: the keys every HTTP connector takes.
 #[derive(Debug, Clone, Deserialize)]
@@ -92,20 +93,37 @@ fn default_retry_budget() -> f64 {
 }
 
 impl CallOptions {
-    /// Checks what a config file can get wrong.
-    pub(crate) fn check(&self) -> Result<(), String> {
+    /// Reads a connector config `C` that embeds the call options (as a
+    /// `#[serde(skip)]` field `call_options` points at): their keys first,
+    /// so `timeout` or `retries` are the connector's own and not a generic
+    /// option of the same name, then `C`'s.
+    pub(crate) fn take_with<C: DeserializeOwned>(
+        file: &SourceFile,
+        part: &mut TablePart,
+        call_options: fn(&mut C) -> &mut CallOptions,
+    ) -> Result<C, ConfigError> {
+        let options: CallOptions = part.take(file)?;
+        let mut config: C = part.take(file)?;
+        *call_options(&mut config) = options;
+        Ok(config)
+    }
+
+    /// Checks what a config file can get wrong, for calls to `url` (a
+    /// template, perhaps).
+    pub(crate) fn check(&self, url: &str) -> Result<(), String> {
+        check_url(url)?;
         if !(self.retry_budget >= 0.0 && self.retry_budget.is_finite()) {
             return Err(format!(
                 "field `retry_budget`: must be 0 or more, not {}",
                 self.retry_budget
             ));
         }
-        Ok(())
+        self.tls.check()
     }
 }
 
 /// Checks that `url` (a template, perhaps) is an `http` or `https` URL.
-pub(crate) fn check_url(url: &str) -> Result<(), String> {
+fn check_url(url: &str) -> Result<(), String> {
     let scheme = url.split_once("://").map(|(scheme, _)| scheme);
     match scheme {
         Some(scheme) if scheme.eq_ignore_ascii_case("http") => Ok(()),
@@ -173,6 +191,9 @@ mod tests {
             retry_budget: -1.0,
             ..CallOptions::default()
         };
-        assert!(options.check().unwrap_err().contains("retry_budget"));
+        let url = "http://127.0.0.1:1/";
+        assert!(options.check(url).unwrap_err().contains("retry_budget"));
+        assert!(CallOptions::default().check(url).is_ok());
+        assert!(CallOptions::default().check("ftp://x/").is_err());
     }
 }

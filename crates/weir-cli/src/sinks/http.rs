@@ -29,7 +29,7 @@ use weir::BoxError;
 
 use crate::config::{ConfigError, SourceFile, TablePart};
 use crate::connector::SinkConnector;
-use crate::http_client::{check_url, CallError, CallOptions, Caller, ClientError, HttpMethod};
+use crate::http_client::{CallError, CallOptions, Caller, ClientError, HttpMethod};
 use crate::record::Payload;
 
 /// The `[sink]` table of `type = "http"` (without `type`).
@@ -129,16 +129,11 @@ impl SinkConnector for HttpSinkConfig {
     /// Its own keys and the HTTP client's (`retries` is the sink's own: it
     /// retries a batch itself, honouring `Retry-After`).
     fn parse(file: &SourceFile, part: &mut TablePart) -> Result<Self, ConfigError> {
-        let call: CallOptions = part.take(file)?;
-        let config = HttpSinkConfig {
-            call,
-            ..part.take(file)?
-        };
-        let checked = check_url(&config.url)
-            .and_then(|()| config.call.check())
-            .and_then(|()| config.call.tls.check());
-        checked.map_err(|message| file.error(part.span.clone(), &message))?;
-        Ok(config)
+        CallOptions::take_with(file, part, |config: &mut Self| &mut config.call)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        self.call.check(&self.url)
     }
 
     async fn open(&self) -> Result<HttpSink, ClientError> {

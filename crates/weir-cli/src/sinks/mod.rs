@@ -61,6 +61,8 @@ impl SinkConfig {
         let (spec, span) = parse_connector(file, &mut part, "sink", SINKS)?;
         let options = part.take(file)?;
         part.finish(file)?;
+        spec.check()
+            .map_err(|message| file.error(span.clone(), &message))?;
         Ok(SinkConfig {
             spec,
             options,

@@ -70,9 +70,7 @@ use weir_core::limit::{AdaptiveConcurrency, AdaptiveConfig, Aimd, Algorithm};
 
 use crate::config::{ConfigError, SourceFile, TablePart};
 use crate::connector::StageConnector;
-use crate::http_client::{
-    check_url, Answer, CallError, CallOptions, Caller, ClientError, HttpMethod,
-};
+use crate::http_client::{Answer, CallError, CallOptions, Caller, ClientError, HttpMethod};
 use crate::record::Payload;
 use crate::stages::StageOptions;
 use crate::template::{Escape, MissingField, Template};
@@ -238,18 +236,11 @@ impl StageConnector for HttpStageConfig {
     /// Its own keys and the HTTP client's: `concurrency`, `timeout` and
     /// `retries` are the stage's own, not the engine's.
     fn parse(file: &SourceFile, part: &mut TablePart) -> Result<Self, ConfigError> {
-        let call: CallOptions = part.take(file)?;
-        let config = HttpStageConfig {
-            call,
-            ..part.take(file)?
-        };
-        Ok(config)
+        CallOptions::take_with(file, part, |config: &mut Self| &mut config.call)
     }
 
     fn check(&self, _options: &StageOptions) -> Result<(), String> {
-        check_url(&self.url)?;
-        self.call.check()?;
-        self.call.tls.check()?;
+        self.call.check(&self.url)?;
         self.limits().map(drop)
     }
 
