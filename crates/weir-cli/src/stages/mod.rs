@@ -11,6 +11,7 @@ pub(crate) mod batch;
 mod command;
 mod condition;
 pub(crate) mod http;
+mod jq;
 mod json;
 pub(crate) mod options;
 mod throttle;
@@ -29,6 +30,7 @@ use crate::record::Payload;
 
 /// Every stage type, by its `type`.
 pub(crate) const STAGES: &[ConnectorType<dyn StageSpec>] = &[
+    ConnectorType::stage::<jq::JqStageConfig>(),
     ConnectorType::stage::<json::JsonStageConfig>(),
     ConnectorType::stage::<command::CommandStageConfig>(),
     ConnectorType::stage::<batch::BatchStageConfig>(),
