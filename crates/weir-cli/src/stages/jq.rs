@@ -262,10 +262,7 @@ fn runtime_error(exn: jaq_core::Exn<Val>) -> String {
 }
 
 /// The first error of a failed load, with its place in `code`.
-fn load_error(
-    code: &str,
-    errors: jaq_core::load::Errors<&str, ()>,
-) -> CompileError {
+fn load_error(code: &str, errors: jaq_core::load::Errors<&str, ()>) -> CompileError {
     use jaq_core::load::Error;
     let at = |part: &str| {
         if part.is_empty() {
@@ -282,7 +279,10 @@ fn load_error(
             format!("`{token}`")
         }
     };
-    let (_, error) = errors.into_iter().next().expect("a failed load has an error");
+    let (_, error) = errors
+        .into_iter()
+        .next()
+        .expect("a failed load has an error");
     match error {
         Error::Io(errors) => {
             let (path, message) = errors.into_iter().next().unwrap_or(("", String::new()));
@@ -416,7 +416,10 @@ mod tests {
     #[test]
     fn no_output_filters_one_output_maps_several_split() {
         let record = json!(r#"{"a": 1, "b": [1, 2]}"#);
-        assert_eq!(outputs("select(.a > 1)", record.clone()).unwrap(), Emit::Skip);
+        assert_eq!(
+            outputs("select(.a > 1)", record.clone()).unwrap(),
+            Emit::Skip
+        );
         assert_eq!(
             outputs("{b, a}", record.clone()).unwrap(),
             Emit::One(payload(json!({"b": [1, 2], "a": 1})))
@@ -474,11 +477,19 @@ mod tests {
     fn compile_errors_say_where_in_the_program() {
         let code = ".a |\n  (.b";
         let error = JqProgram::compile(code, &BTreeMap::new()).unwrap_err();
-        assert_eq!(error.position(code), Position { line: 2, column: 6 }, "{error:?}");
+        assert_eq!(
+            error.position(code),
+            Position { line: 2, column: 6 },
+            "{error:?}"
+        );
         assert!(error.message.contains("closing parenthesis"), "{error:?}");
         let code = "{a: 1} |\n .a | | .b";
         let error = JqProgram::compile(code, &BTreeMap::new()).unwrap_err();
-        assert_eq!(error.position(code), Position { line: 2, column: 7 }, "{error:?}");
+        assert_eq!(
+            error.position(code),
+            Position { line: 2, column: 7 },
+            "{error:?}"
+        );
         assert_eq!(error.message, "expected term, found `|`");
         let code = ". | nosuchthing(1)";
         let error = JqProgram::compile(code, &BTreeMap::new()).unwrap_err();

@@ -11,6 +11,7 @@ mod examples;
 mod exit_codes;
 mod http_source;
 mod https;
+mod jq;
 mod metrics_and_report;
 mod sigterm;
 mod tcp_backpressure;
