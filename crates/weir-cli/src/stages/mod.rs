@@ -9,7 +9,6 @@
 
 pub(crate) mod batch;
 mod command;
-mod condition;
 pub(crate) mod http;
 mod jq;
 mod json;

@@ -341,3 +341,17 @@ fn a_program_file_is_read_and_its_errors_name_it() {
         "{err}"
     );
 }
+
+#[test]
+fn an_old_json_condition_explains_that_filter_is_jq_now() {
+    let pipeline = format!("{TAIL}\n[[stage]]\ntype = \"json\"\nfilter = 'level == \"error\"'\n");
+    let (code, err) = validate(&pipeline);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("pipeline.toml:10:10"), "{err}");
+    assert!(err.contains("undefined filter `level/0`"), "{err}");
+    assert!(err.contains("`filter` is a jq expression"), "{err}");
+    assert!(err.contains("`.level =="), "{err}");
+    let pipeline = format!("{TAIL}\n[[stage]]\ntype = \"json\"\nfilter = '.level == \"error\"'\n");
+    let (code, err) = validate(&pipeline);
+    assert_eq!(code, Some(0), "{err}");
+}
