@@ -14,7 +14,7 @@
 //!    settings (3 attempts, retry budget 0.2): goodput and error rates.
 
 mod child;
-mod clients;
+pub(crate) mod clients;
 mod tree_rss;
 
 use std::time::Duration;

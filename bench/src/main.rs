@@ -12,6 +12,7 @@
 //! that prints its tables through [`report`], and add one line to [`SUITES`].
 
 mod asyncio;
+mod cli;
 mod http;
 mod memory;
 mod pipeline;
@@ -77,6 +78,11 @@ pub const SUITES: &[Suite] = &[
         name: "http",
         about: "HTTP GETs: weir's http stage vs aiohttp, xargs curl, reqwest; overload",
         run: http::run,
+    },
+    Suite {
+        name: "cli",
+        about: "the weir binary's jq stage vs jq, mlr, Python asyncio, floors; command stream mode",
+        run: cli::run,
     },
 ];
 
