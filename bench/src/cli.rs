@@ -169,16 +169,32 @@ fn installed(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Median seconds of `reps` runs of `contender`, its output left in
-/// `output`.
-fn time(contender: &Contender, output: &Path, reps: usize) -> Result<f64, String> {
-    let mut samples = Vec::new();
-    for _ in 0..reps {
-        let start = Instant::now();
-        (contender.run)(output)?;
-        samples.push(start.elapsed().as_secs_f64());
+/// Each contender's median seconds over `reps` rounds, interleaved (round
+/// `r` starts at contender `r`, so a burst of load hits them alike), and
+/// whether its output, written to `output`, passed `check` every time.
+fn measure(
+    contenders: &[&Contender],
+    reps: usize,
+    output: &Path,
+    check: impl Fn(usize, &Path) -> bool,
+) -> Result<Vec<(f64, bool)>, String> {
+    let mut samples = vec![Vec::new(); contenders.len()];
+    let mut passed = vec![true; contenders.len()];
+    for round in 0..reps {
+        for turn in 0..contenders.len() {
+            let index = (round + turn) % contenders.len();
+            let start = Instant::now();
+            (contenders[index].run)(output)?;
+            samples[index].push(start.elapsed().as_secs_f64());
+            passed[index] &= check(index, output);
+            let _ = std::fs::remove_file(output);
+        }
     }
-    Ok(report::median(&samples))
+    Ok(samples
+        .iter()
+        .map(|samples| report::median(samples))
+        .zip(passed)
+        .collect())
 }
 
 fn lines_of(path: &Path) -> Vec<String> {
@@ -299,29 +315,41 @@ fn jq_table(
             run: Box::new(move |output| bare_loop(&input, output).map_err(|e| e.to_string())),
         });
     }
-    let cat_floor = piped("cat > /dev/null (floor)", true, input, "cat", &[]);
+    let cat_floor = {
+        let input = input.to_owned();
+        Contender {
+            name: "cat > /dev/null (floor)".to_owned(),
+            ordered: true,
+            run: Box::new(move |_output| {
+                status(Command::new("cat").arg(&input).stdout(Stdio::null()))
+            }),
+        }
+    };
 
     let expected_path = dir.join("expected.jsonl");
     (contenders[3].run)(&expected_path)?;
     let expected = lines_of(&expected_path);
 
-    let mut times = Vec::new();
-    for contender in &contenders {
-        let output = dir.join("out.jsonl");
-        let seconds = time(contender, &output, reps)?;
-        let same = match (
-            same_output(&expected, &output, contender.ordered),
-            contender.ordered,
-        ) {
-            (true, true) => "yes",
-            (true, false) => "yes (any order)",
-            (false, _) => "NO",
-        };
-        let _ = std::fs::remove_file(&output);
-        times.push((contender.name.clone(), seconds, same));
-    }
-    let cat_seconds = time(&cat_floor, Path::new("/dev/null"), reps)?;
-    times.push((cat_floor.name.clone(), cat_seconds, "-"));
+    let mut all: Vec<&Contender> = contenders.iter().collect();
+    all.push(&cat_floor);
+    let floor = all.len() - 1;
+    let measured = measure(&all, reps, &dir.join("out.jsonl"), |index, output| {
+        index == floor || same_output(&expected, output, all[index].ordered)
+    })?;
+    let times: Vec<(String, f64, &str)> = all
+        .iter()
+        .zip(measured)
+        .enumerate()
+        .map(|(index, (contender, (seconds, same)))| {
+            let same = match (index == floor, same, contender.ordered) {
+                (true, _, _) => "-",
+                (false, true, true) => "yes",
+                (false, true, false) => "yes (any order)",
+                (false, false, _) => "NO",
+            };
+            (contender.name.clone(), seconds, same)
+        })
+        .collect();
     let seconds_of = |name: &str| {
         times
             .iter()
@@ -414,23 +442,20 @@ fn stream_table(
             "output = input",
         ],
     );
-    let mut rates = Vec::new();
     let input_lines = lines_of(input);
-    for (contender, file, records, file_bytes) in [
-        (
-            &per_record,
-            slice.as_path(),
-            few,
-            std::fs::metadata(&slice).map_or(0, |m| m.len()),
-        ),
-        (&stream, input, lines, bytes),
-        (&by_hand, input, lines, bytes),
-    ] {
-        let output = dir.join("out.txt");
-        let seconds = time(contender, &output, reps)?;
-        let expected = if file == slice { &head } else { &input_lines };
-        let same = same_output(expected, &output, false);
-        let _ = std::fs::remove_file(&output);
+    let slice_bytes = std::fs::metadata(&slice).map_or(0, |m| m.len());
+    let rows = [
+        (&per_record, few, slice_bytes),
+        (&stream, lines, bytes),
+        (&by_hand, lines, bytes),
+    ];
+    let contenders: Vec<&Contender> = rows.iter().map(|(c, _, _)| *c).collect();
+    let measured = measure(&contenders, reps, &dir.join("out.txt"), |index, output| {
+        let expected = if index == 0 { &head } else { &input_lines };
+        same_output(expected, output, false)
+    })?;
+    let mut rates = Vec::new();
+    for ((contender, records, file_bytes), (seconds, same)) in rows.into_iter().zip(measured) {
         let rate = records as f64 / seconds;
         rates.push(rate);
         table.row(vec![
