@@ -204,12 +204,17 @@ async fn serve(
     let drain = tokio::spawn(drain_stderr(stderr, kept.clone()));
     let pending: Pending = Arc::default();
     let answered = Arc::new(AtomicUsize::new(0));
+    let answering = answer(stdout, &pending, &answered, options.timeout);
+    tokio::pin!(answering);
     let why = tokio::select! {
         closed = feed(stdin, requests, &pending) => match closed {
             Fed::Closed => return Ended::Closed,
-            Fed::Broken => None,
+            // Its stdin is closed: take the answers it wrote before dying.
+            Fed::Broken => tokio::time::timeout(STDERR_GRACE, &mut answering)
+                .await
+                .unwrap_or(None),
         },
-        why = answer(stdout, &pending, &answered, options.timeout) => why,
+        why = &mut answering => why,
     };
     // The child died, closed its stdout, or went silent: make sure it is
     // gone, then fail what it owed with its last words.
