@@ -15,7 +15,7 @@
 //!    attempts, retry budget 0.2): goodput and error rates.
 
 mod child;
-mod clients;
+pub(crate) mod clients;
 mod tree_rss;
 
 use std::time::Duration;

@@ -12,6 +12,7 @@
 //! that prints its tables through [`report`], and add one line to [`SUITES`].
 
 mod asyncio;
+mod cli;
 mod http;
 mod memory;
 mod outage;
@@ -83,6 +84,11 @@ pub const SUITES: &[Suite] = &[
         name: "outage",
         about: "a 10 s outage in a 30 s run: dead letters, duplicates, recovery time",
         run: outage::run,
+    },
+    Suite {
+        name: "cli",
+        about: "the weir binary's jq stage vs jq, mlr, Python asyncio, floors; command stream mode",
+        run: cli::run,
     },
 ];
 

@@ -9,8 +9,8 @@
 
 mod batch;
 mod command;
-mod condition;
 pub(crate) mod http;
+mod jq;
 mod json;
 pub(crate) mod options;
 mod throttle;
@@ -28,6 +28,7 @@ use crate::record::Payload;
 
 /// Every stage type, by its `type`.
 pub(crate) const STAGES: &[ConnectorType<dyn StageSpec>] = &[
+    ConnectorType::stage::<jq::JqStageConfig>(),
     ConnectorType::stage::<json::JsonStageConfig>(),
     ConnectorType::stage::<command::CommandStageConfig>(),
     ConnectorType::stage::<batch::BatchStageConfig>(),

@@ -89,7 +89,7 @@ fn a_throttle_without_a_rate_is_refused() {
 #[test]
 fn validate_warns_about_choices_that_defeat_backpressure() {
     let pipeline = format!(
-        "[links]\nwhen_full = \"drop_newest\"\n{GOOD_TAIL}\n[[stage]]\ntype = \"command\"\nargv = [\"cat\"]\nconcurrency = 4\n"
+        "[links]\nwhen_full = \"drop_newest\"\n{GOOD_TAIL}\n[[stage]]\ntype = \"jq\"\nprogram = \".\"\nconcurrency = 4\n"
     );
     let (code, err) = validate(&pipeline);
     assert_eq!(code, Some(0), "{err}");

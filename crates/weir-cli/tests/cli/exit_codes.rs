@@ -11,7 +11,7 @@ fn a_clean_run_exits_0_with_its_books() {
         "p.toml",
         format!(
             "[source]\ntype = \"generate\"\ncount = 500\ntemplate = {{ n = 1 }}\n\n\
-             [[stage]]\ntype = \"json\"\nfilter = \"id >= 100\"\n\n\
+             [[stage]]\ntype = \"json\"\nfilter = \".id >= 100\"\n\n\
              [[stage]]\ntype = \"batch\"\nsize = 100\nmax_wait = \"1s\"\n\n\
              [sink]\ntype = \"file\"\npath = \"{}\"\n",
             toml_path(&out)

@@ -20,7 +20,7 @@ async fn answers_503_when_full_and_accepts_again_after() {
         "[links]\ncapacity = 2\n\n\
          [source]\ntype = \"http\"\nlisten = \"127.0.0.1:0\"\nformat = \"json\"\nqueue = 4\n\
          admit_timeout = \"100ms\"\ntoken = \"${WEIR_TEST_TOKEN}\"\n\n\
-         [[stage]]\ntype = \"json\"\nfilter = \"n != 3\"\n\n\
+         [[stage]]\ntype = \"json\"\nfilter = \".n != 3\"\n\n\
          [[stage]]\ntype = \"throttle\"\nrate = \"40/s\"\n\n\
          [sink]\ntype = \"stdout\"\n",
     );

@@ -5,6 +5,7 @@
 mod common;
 
 mod bad_input;
+mod command_stream;
 mod config_errors;
 mod env;
 mod examples;
@@ -12,6 +13,7 @@ mod exit_codes;
 mod http_admission;
 mod http_source;
 mod https;
+mod jq;
 mod metrics_and_report;
 mod outage;
 mod sigterm;

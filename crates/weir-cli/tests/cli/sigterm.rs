@@ -13,7 +13,7 @@ fn sigterm_drains_and_loses_nothing() {
         format!(
             "[links]\ncapacity = 32\n\n\
              [source]\ntype = \"generate\"\ntemplate = {{ payload = \"x\" }}\n\n\
-             [[stage]]\ntype = \"json\"\nfilter = \"exists(payload)\"\n\n\
+             [[stage]]\ntype = \"json\"\nfilter = 'has(\"payload\")'\n\n\
              [[stage]]\ntype = \"throttle\"\nrate = \"400/s\"\n\n\
              [sink]\ntype = \"file\"\npath = \"{}\"\n",
             toml_path(&dir.path("out.jsonl"))

@@ -1,25 +1,44 @@
-//! `type = "command"`: runs a program once per record, never through a
-//! shell: the record goes to its stdin (text as is, anything else as JSON,
-//! then a newline), its stdout becomes the output. A non-zero exit is an
-//! error (retried or dead-lettered, with the end of its stderr). A timeout
-//! kills the child (the attempt's future is dropped, `kill_on_drop`).
+//! `type = "command"`: a program, never run through a shell, in one of two
+//! modes.
+//!
+//! - `mode = "per_record"` (default): the program runs once per record: the
+//!   record goes to its stdin (text as is, anything else as JSON, then a
+//!   newline), its stdout becomes the output. A non-zero exit is an error
+//!   (retried or dead-lettered, with the end of its stderr). A timeout
+//!   kills the child (the attempt's future is dropped, `kill_on_drop`).
+//! - `mode = "stream"` ([`stream`]): `concurrency` long-lived children, each
+//!   fed one record a line and answering one line a record, in order.
+//!
+//! The stage takes `concurrency` and `timeout` itself: in stream mode they
+//! are the number of children and the silence allowed to one owing an
+//! answer (the engine then runs enough workers to keep every pipe full).
 
+mod stream;
+
+use std::num::NonZeroUsize;
 use std::process::Stdio;
 use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::Value;
+use serde_spanned::Spanned;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use weir::stage::{Emit, Stage};
 use weir::BoxError;
 
+use crate::config::HumanDuration;
 use crate::connector::StageConnector;
 use crate::record::{payload, Payload};
 use crate::stages::StageOptions;
+use stream::{StreamOptions, StreamPool};
 
 /// Bytes of a failed command's stderr kept in its error.
 const STDERR_TAIL: usize = 300;
+
+/// Records in work at once per child in stream mode: enough to keep a
+/// child's pipes full while answers come back.
+const IN_FLIGHT_PER_CHILD: usize = 256;
 
 /// The `[[stage]]` options of `type = "command"`.
 #[derive(Debug, Clone, Deserialize)]
@@ -30,6 +49,26 @@ pub(crate) struct CommandStageConfig {
     /// How stdout becomes records (default `lines`).
     #[serde(default)]
     output: CommandOutput,
+    /// One process per record (default), or long-lived ones.
+    #[serde(default)]
+    mode: CommandMode,
+    /// Records in work at once (per-record mode), or children (stream
+    /// mode); default 1.
+    concurrency: Option<Spanned<NonZeroUsize>>,
+    /// Per-record mode: kill a run after this long. Stream mode: kill and
+    /// restart a child that owes an answer and is silent this long.
+    timeout: Option<HumanDuration>,
+}
+
+/// `mode`: how the program is run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum CommandMode {
+    /// Once per record.
+    #[default]
+    PerRecord,
+    /// Long-lived children, one line in and one line out per record.
+    Stream,
 }
 
 /// `output`: how a command's stdout becomes records.
@@ -54,12 +93,17 @@ impl StageConnector for CommandStageConfig {
         if self.argv.is_empty() {
             return Err("`argv` needs at least the program to run".to_owned());
         }
+        if self.mode == CommandMode::Stream && self.output == CommandOutput::Whole {
+            return Err(
+                "`output = \"whole\"` needs `mode = \"per_record\"`: a stream answers a line a record"
+                    .to_owned(),
+            );
+        }
         Ok(())
     }
 
-    fn warnings(&self, options: &StageOptions) -> Vec<&'static str> {
-        // `concurrency` without a `timeout` is warned about for every stage.
-        if options.timeout.is_none() && options.concurrency.is_none() {
+    fn warnings(&self, _options: &StageOptions) -> Vec<&'static str> {
+        if self.timeout.is_none() {
             return vec![
                 "a command stage without a `timeout`: a program that hangs stalls the pipeline",
             ];
@@ -70,11 +114,44 @@ impl StageConnector for CommandStageConfig {
     fn build(&self, _name: &str) -> Result<Stage<Payload, Payload>, Self::Error> {
         let argv: Arc<[String]> = self.argv.iter().cloned().collect();
         let output = self.output;
-        Ok(Stage::emit_async(move |record: Payload| {
-            let argv = argv.clone();
-            async move { run(&argv, output, &record).await }
-        }))
+        let concurrency = self.concurrency.as_ref().map_or(1, |n| n.get_ref().get());
+        let timeout = self.timeout.map(|timeout| timeout.0);
+        Ok(match self.mode {
+            CommandMode::PerRecord => {
+                let stage = Stage::emit_async(move |record: Payload| {
+                    let argv = argv.clone();
+                    async move { run(&argv, output, &record).await }
+                })
+                .concurrency(concurrency);
+                match timeout {
+                    Some(timeout) => stage.timeout(timeout),
+                    None => stage,
+                }
+            }
+            CommandMode::Stream => {
+                let pool = Arc::new(StreamPool::new(StreamOptions {
+                    argv,
+                    output,
+                    children: concurrency,
+                    timeout,
+                }));
+                Stage::emit_async(move |record: Payload| {
+                    let pool = pool.clone();
+                    async move { pool.call(&record).await }
+                })
+                .concurrency(concurrency * IN_FLIGHT_PER_CHILD)
+            }
+        })
     }
+}
+
+/// The last [`STDERR_TAIL`] bytes of `stderr`, trimmed, as text.
+fn stderr_tail(stderr: &[u8]) -> String {
+    let stderr = String::from_utf8_lossy(stderr);
+    let start = (stderr.len().saturating_sub(STDERR_TAIL)..stderr.len())
+        .find(|&at| stderr.is_char_boundary(at))
+        .unwrap_or(stderr.len());
+    stderr[start..].trim().to_owned()
 }
 
 async fn run(
@@ -105,11 +182,7 @@ async fn run(
     let ((), finished) = tokio::join!(feed, child.wait_with_output());
     let finished = finished?;
     if !finished.status.success() {
-        let stderr = String::from_utf8_lossy(&finished.stderr);
-        let start = (stderr.len().saturating_sub(STDERR_TAIL)..stderr.len())
-            .find(|&at| stderr.is_char_boundary(at))
-            .unwrap_or(stderr.len());
-        let tail = stderr[start..].trim();
+        let tail = stderr_tail(&finished.stderr);
         return Err(format!("{:?} exited with {}: {tail}", argv[0], finished.status).into());
     }
     let stdout = String::from_utf8(finished.stdout)
