@@ -24,7 +24,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use crate::http::clients::weir_binary;
-use crate::report::{self, Table, Target, Unit};
+use crate::report::{self, Table, Target};
 use crate::Opts;
 
 const LINES: u64 = 1_000_000;
@@ -384,14 +384,8 @@ fn jq_table(
     let jq2 = seconds_of("weir jq stage, concurrency 2");
     let json = seconds_of("weir json stage (filter + pick)");
     let bare = seconds_of("bare Rust loop (floor)");
-    let target = |name: &str, measured: f64, threshold: f64| Target {
-        suite: "cli",
-        name: name.to_owned(),
-        measured,
-        threshold,
-        unit: Unit::Ratio,
-        at_most: false,
-    };
+    let target =
+        |name: &str, measured: f64, threshold: f64| Target::ratio("cli", name, measured, threshold);
     Ok(vec![
         target("jq stage / jq -c", jq_seconds / jq1, 3.0),
         target("jq stage / json stage", json / jq1, 0.9),
@@ -469,14 +463,8 @@ fn stream_table(
     }
     table.note("The per-record mode runs on a slice of the file: a process per record.");
     table.print();
-    let target = |name: &str, measured: f64, threshold: f64| Target {
-        suite: "cli",
-        name: name.to_owned(),
-        measured,
-        threshold,
-        unit: Unit::Ratio,
-        at_most: false,
-    };
+    let target =
+        |name: &str, measured: f64, threshold: f64| Target::ratio("cli", name, measured, threshold);
     Ok(vec![
         target(
             "command stream / per record (records/s)",

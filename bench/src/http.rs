@@ -287,44 +287,26 @@ fn overload(opts: &Opts, reps: usize) -> Vec<Target> {
         return Vec::new();
     };
     let capacity = OVERLOAD_CAPACITY as f64 / LATENCY.as_secs_f64();
-    let target = |name: &str, measured: f64, threshold: f64, at_most: bool| Target {
-        suite: "http",
-        name: name.into(),
-        measured,
-        threshold,
-        unit: Unit::Ratio,
-        at_most,
+    let target = |name: &str, measured: f64, threshold: f64| {
+        Target::ratio("http", format!("overload: {name}"), measured, threshold)
     };
     vec![
         target(
-            "overload: adaptive goodput / capacity",
+            "adaptive goodput / capacity",
             adaptive.0 / capacity,
             TARGET_ADAPTIVE_OF_CAPACITY,
-            false,
         ),
         target(
-            "overload: adaptive goodput / oracle (fixed 32)",
+            "adaptive goodput / oracle (fixed 32)",
             adaptive.0 / oracle.0,
             TARGET_ADAPTIVE_OF_ORACLE,
-            false,
         ),
+        target("adaptive records dead-lettered (share)", adaptive.1, 0.0).or_less(),
         target(
-            "overload: adaptive records dead-lettered (share)",
-            adaptive.1,
-            0.0,
-            true,
-        ),
-        target(
-            "overload: fixed 256 goodput / oracle (fixed 32)",
+            "fixed 256 goodput / oracle (fixed 32)",
             fixed_256.0 / oracle.0,
             TARGET_FIXED_256_OF_ORACLE,
-            false,
         ),
-        target(
-            "overload: fixed 256 records dead-lettered (share)",
-            fixed_256.1,
-            0.0,
-            true,
-        ),
+        target("fixed 256 records dead-lettered (share)", fixed_256.1, 0.0).or_less(),
     ]
 }

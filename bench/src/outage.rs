@@ -157,13 +157,10 @@ pub fn run(opts: &Opts) -> Vec<Target> {
         report.duration.as_secs_f64()
     ));
     table.print();
-    let plain = |name: &str, measured: f64, threshold: f64, unit: &'static str| Target {
-        suite: "outage",
-        name: name.into(),
-        measured,
-        threshold,
-        unit: Unit::Plain(unit),
-        at_most: true,
+    let plain = |name: &str, measured: f64, threshold: f64, unit: &'static str| {
+        Target::ratio("outage", name, measured, threshold)
+            .in_unit(Unit::Plain(unit))
+            .or_less()
     };
     vec![
         plain("dead letters", dead as f64, 0.0, "records"),

@@ -173,6 +173,36 @@ pub enum Unit {
 }
 
 impl Target {
+    /// A target of `measured >= threshold`, both shown as ratios.
+    pub fn ratio(
+        suite: &'static str,
+        name: impl Into<String>,
+        measured: f64,
+        threshold: f64,
+    ) -> Self {
+        Target {
+            suite,
+            name: name.into(),
+            measured,
+            threshold,
+            unit: Unit::Ratio,
+            at_most: false,
+        }
+    }
+
+    /// The same target with `measured <= threshold` as the goal.
+    pub fn or_less(self) -> Self {
+        Target {
+            at_most: true,
+            ..self
+        }
+    }
+
+    /// The same target shown in `unit`.
+    pub fn in_unit(self, unit: Unit) -> Self {
+        Target { unit, ..self }
+    }
+
     pub fn met(&self) -> bool {
         if self.at_most {
             self.measured <= self.threshold

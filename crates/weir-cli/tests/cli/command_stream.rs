@@ -95,16 +95,7 @@ fn a_child_that_exits_after_n_records_is_restarted_and_nothing_is_lost() {
     assert_eq!(output.status.code(), Some(0), "{err}");
     let books = books(&err);
     assert_eq!((books.received, books.delivered), (200, 200), "{books}");
-    let mut out: Vec<u64> = dir
-        .lines("out.jsonl")
-        .iter()
-        .map(|line| {
-            serde_json::from_str::<serde_json::Value>(line).unwrap()["n"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
-    out.sort_unstable();
+    let out = dir.sorted_numbers("out.jsonl", "n");
     assert_eq!(out, (0..200).collect::<Vec<_>>());
     assert!(pids(&dir).len() >= 20, "restarted: {:?}", pids(&dir));
 }

@@ -60,16 +60,7 @@ async fn requests_wait_for_room_instead_of_being_refused() {
     let (code, err) = run.wait(std::time::Duration::from_secs(10));
     assert_eq!(code, Some(130), "{err}");
     assert_eq!(books(&err).delivered, 80, "{err}");
-    let mut seen: Vec<u64> = dir
-        .lines("out.jsonl")
-        .iter()
-        .map(|line| {
-            serde_json::from_str::<serde_json::Value>(line).unwrap()["n"]
-                .as_u64()
-                .unwrap()
-        })
-        .collect();
-    seen.sort_unstable();
+    let seen = dir.sorted_numbers("out.jsonl", "n");
     assert_eq!(seen, (0..80).collect::<Vec<_>>());
 }
 

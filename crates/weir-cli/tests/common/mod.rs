@@ -36,6 +36,20 @@ impl Workdir {
         path
     }
 
+    /// The number in field `field` of each JSON line of file `name`, sorted.
+    pub fn sorted_numbers(&self, name: &str, field: &str) -> Vec<u64> {
+        let mut numbers: Vec<u64> = self
+            .lines(name)
+            .iter()
+            .map(|line| {
+                let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+                value[field].as_u64().expect("a number")
+            })
+            .collect();
+        numbers.sort_unstable();
+        numbers
+    }
+
     /// The lines of a file (none if it does not exist).
     pub fn lines(&self, name: &str) -> Vec<String> {
         std::fs::read_to_string(self.path(name))
