@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::common::{books, run_to_end, stderr, toml_path, Running, Workdir};
+use crate::common::{
+    books, http_client, http_client_with, run_to_end, stderr, toml_path, Running, Workdir,
+};
 
 fn body(first: usize, count: usize) -> String {
     (first..first + count)
@@ -29,15 +31,12 @@ async fn answers_503_when_full_and_accepts_again_after() {
         &[("WEIR_TEST_TOKEN", "s3cret")],
     );
     let url = format!("http://{}/ingest", run.listening());
-    let client = reqwest::Client::new();
+    let client = http_client();
     let anonymous = client.post(&url).body(body(0, 1)).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("authorization", "Bearer s3cret".parse().unwrap());
-    let client = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap();
+    let client = http_client_with(reqwest::Client::builder().default_headers(headers));
 
     let requests: Vec<_> = (0..12)
         .map(|i| {
