@@ -181,3 +181,17 @@ fn a_dead_letter_flag_silences_the_dropping_warning_of_run() {
     assert_eq!(output.status.code(), Some(0), "{err}");
     assert!(!err.contains("dropping `when_full`"), "{err}");
 }
+
+#[test]
+fn invalid_utf8_in_the_file_is_located() {
+    let dir = Workdir::new();
+    let path = dir.write(
+        "pipeline.toml",
+        b"[source]\ntype = \"generate\"\n# caf\xe9 au lait\n\n[sink]\ntype = \"stdout\"\n",
+    );
+    let output = run_to_end(&[&"validate", &path]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("pipeline.toml:3:6"), "{err}");
+    assert!(err.contains("invalid UTF-8"), "{err}");
+}
