@@ -9,7 +9,9 @@ use std::net::{TcpListener, TcpStream};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::{books, http_client, poll, stderr, toml_path, weir, Running, Workdir};
+use crate::common::{
+    assert_books_match, books, http_client, poll, stderr, toml_path, weir, Running, Workdir,
+};
 
 /// Runs `weir` with `input` on its stdin; returns (exit code, stdout, stderr).
 fn run_with_stdin(
@@ -59,6 +61,8 @@ fn the_stdin_source_reads_lines_and_dead_letters_bad_ones() {
         letters[1].contains("longer than max_line_length"),
         "{letters:?}"
     );
+    let written: Vec<String> = out.lines().map(str::to_owned).collect();
+    assert_books_match(&books, &written, &letters, Some(5));
 }
 
 #[test]
@@ -82,6 +86,8 @@ fn the_stdin_source_reads_json_and_skips_blank_lines() {
     let letters = dir.lines("dead.jsonl");
     assert_eq!(letters.len(), 1);
     assert!(letters[0].contains("malformed JSON"), "{letters:?}");
+    let written: Vec<String> = out.lines().map(str::to_owned).collect();
+    assert_books_match(&books, &written, &letters, Some(3));
 }
 
 /// Eight records through a command stage of concurrency 4 in which record
@@ -191,6 +197,7 @@ fn bad_input_through_tcp_is_dead_lettered_and_the_run_goes_on() {
         letters.iter().all(|l| l.contains("malformed JSON")),
         "{letters:?}"
     );
+    assert_books_match(&books, &dir.lines("out.jsonl"), &letters, Some(4));
 }
 
 #[test]

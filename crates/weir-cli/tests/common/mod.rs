@@ -265,6 +265,32 @@ pub fn books(stderr: &str) -> AccountingSnapshot {
     }
 }
 
+/// The CLI's oracle: the books of a finished run balance and agree with
+/// what the run wrote, one line per record: `output` lines delivered,
+/// `dead_letters` lines dead-lettered, and (if known) `sent` records in.
+#[track_caller]
+pub fn assert_books_match(
+    books: &AccountingSnapshot,
+    output: &[String],
+    dead_letters: &[String],
+    sent: Option<u64>,
+) {
+    assert!(books.balances(), "{books}");
+    assert_eq!(
+        books.delivered,
+        output.len() as u64,
+        "{books}: output {output:?}"
+    );
+    assert_eq!(
+        books.dead_lettered,
+        dead_letters.len() as u64,
+        "{books}: dead letters {dead_letters:?}"
+    );
+    if let Some(sent) = sent {
+        assert_eq!(books.received, sent, "{books}");
+    }
+}
+
 /// `path` as it must be written inside a TOML string.
 pub fn toml_path(path: &Path) -> String {
     path.display().to_string().replace('\\', "\\\\")
