@@ -246,6 +246,22 @@ mod tests {
     }
 
     #[test]
+    fn a_set_counts_the_source_records_it_stands_for() {
+        let books = Arc::new(Accounting::default());
+        let one = || AckSet::one(AckToken::new(books.clone(), None));
+        assert_eq!(one().len(), 1);
+        let batch = AckSet::merge([one(), one(), one()]);
+        assert_eq!(batch.len(), 3);
+        let parts = batch.split(2, &"s".into());
+        assert_eq!(parts.iter().map(AckSet::len).collect::<Vec<_>>(), [3, 3]);
+        for part in parts {
+            part.finish(Outcome::Delivered);
+        }
+        let snapshot = books.snapshot();
+        assert_eq!((snapshot.received, snapshot.delivered), (4, 3));
+    }
+
+    #[test]
     fn a_token_shows_whether_it_is_finished() {
         let token = AckToken::new(Arc::new(Accounting::default()), None);
         assert_eq!(format!("{token:?}"), "AckToken { finished: false }");
