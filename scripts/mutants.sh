@@ -19,7 +19,7 @@ run() {
     mkdir -p "mutants.out/$group"
     # `|| true`: cargo-mutants exits non-zero when a mutant survives; the
     # lists in mutants.out say which.
-    cargo mutants --jobs "$JOBS" --copy-target=true --timeout 180 --build-timeout 600 \
+    cargo mutants --jobs "$JOBS" --copy-target=true --timeout 60 --build-timeout 600 \
         --output "mutants.out/$group" "$@" || true
 }
 

@@ -527,3 +527,26 @@ async fn retries_back_off_exponentially_with_jitter_up_to_the_cap() {
     assert!(beyond(1, 10), "the second retry waits up to 20 ms");
     assert!(beyond(2, 20) && beyond(3, 20), "later retries up to 25 ms");
 }
+
+// Paused time: the source refills the sink's input while the sink sleeps,
+// so the input never runs dry and only the every-1024 rule flushes.
+#[tokio::test(start_paused = true)]
+async fn a_busy_sink_flushes_every_1024_records_and_delivers_them_all() {
+    let (oracle, source) = Oracle::new(3_000);
+    let busy = Faults {
+        delay: Some(Duration::from_millis(1)),
+        ..Faults::default()
+    };
+    let report = Pipeline::builder()
+        .source("numbers", source)
+        .sink("out", oracle.sink::<u64>(busy))
+        .dead_letters(oracle.dead_letters(Faults::default()))
+        .run()
+        .await;
+    let books = report.accounting;
+    assert_eq!(books.delivered, 3_000, "{books}");
+    oracle.assert_agrees(&books);
+    // At 1024 and 2048 records written, and at the end.
+    let flushes = oracle.sink_flushes();
+    assert!((3..=4).contains(&flushes), "{flushes} flushes");
+}

@@ -151,6 +151,11 @@ impl Oracle {
         self.sink.lock().unwrap().writes
     }
 
+    /// Calls to the sink's `flush`, failed or not.
+    pub fn sink_flushes(&self) -> usize {
+        self.sink.lock().unwrap().flushes
+    }
+
     /// Ids told each kind.
     pub fn told(&self) -> BTreeMap<Kind, BTreeSet<u64>> {
         let mut by_kind: BTreeMap<Kind, BTreeSet<u64>> = BTreeMap::new();
