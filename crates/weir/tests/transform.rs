@@ -86,3 +86,53 @@ async fn async_stages_time_every_record_and_inline_ones_a_sample() {
     assert_eq!(latency("async").count, 32);
     assert!(latency("async").max >= Duration::from_millis(32));
 }
+
+/// 10 records through a stage whose odd records take an hour, timed out
+/// after 50 ms under `policy`.
+async fn with_odd_records_timing_out(
+    policy: weir::stage::TimeoutPolicy<u64>,
+) -> (weir::RunReport, common::CollectSink, common::Outcomes) {
+    let (source, outcomes) = common::AckingSource::new(10);
+    let sink = common::CollectSink::default();
+    let report = Pipeline::builder()
+        .source("numbers", source)
+        .stage(
+            "slow-odds",
+            Stage::map_async(|n: u64| async move {
+                if n % 2 == 1 {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                Ok(n)
+            })
+            .timeout_with(Duration::from_millis(50), policy),
+        )
+        .sink("out", sink.clone())
+        .run()
+        .await;
+    (report, sink, outcomes)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fallback_timeout_policy_emits_the_fallback_instead() {
+    let fallback = weir::stage::TimeoutPolicy::Fallback(std::sync::Arc::new(|| 999));
+    let (report, sink, outcomes) = with_odd_records_timing_out(fallback).await;
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(report.accounting.delivered, 10);
+    assert_eq!(common::tally(&outcomes), [10, 0, 0, 0, 0]);
+    let items = sink.items.lock().unwrap().clone();
+    assert_eq!(items, [0, 999, 2, 999, 4, 999, 6, 999, 8, 999]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fail_pipeline_timeout_policy_stops_the_run() {
+    let policy = weir::stage::TimeoutPolicy::FailPipeline;
+    let (report, sink, _) = with_odd_records_timing_out(policy).await;
+    assert!(
+        matches!(report.error, Some(weir::PipelineError::StageFailed { .. })),
+        "{:?}",
+        report.error
+    );
+    assert!(report.accounting.nacked >= 1, "{}", report.accounting);
+    assert_eq!(report.accounting.dead_lettered, 0);
+    assert!(!sink.items.lock().unwrap().contains(&1));
+}
