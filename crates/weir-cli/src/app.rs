@@ -134,6 +134,10 @@ async fn run(args: RunArgs) -> Exit {
         task.abort();
     }
     if args.quiet {
+        // Errors still show with --quiet: the reason a run failed, then the books.
+        if let Some(error) = &report.error {
+            eprintln!("error: {error}");
+        }
         eprintln!("{}", report.accounting);
     } else if let Err(error) = print_summary(&report, &mut std::io::stderr()) {
         eprintln!("weir: cannot print the summary: {error}");

@@ -25,8 +25,26 @@ impl DeadLetterSink for DeadLetters {
     }
 }
 
+/// The test server is on loopback, which reqwest does not exempt from a
+/// proxy in the environment: the clients the stage and sink build must see
+/// none. Every test calls this before building one (`Once`: no test reads
+/// the environment while it changes).
+fn without_proxy() {
+    static CLEARED: std::sync::Once = std::sync::Once::new();
+    CLEARED.call_once(|| {
+        let proxies = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"];
+        for variable in proxies
+            .into_iter()
+            .flat_map(|v| [v.to_owned(), v.to_lowercase()])
+        {
+            std::env::remove_var(variable);
+        }
+    });
+}
+
 /// A connector's table: TOML built from `fields`.
 fn stage_config(fields: Value) -> String {
+    without_proxy();
     let Value::Object(fields) = fields else {
         panic!("fields must be an object")
     };
@@ -265,6 +283,7 @@ fn config_errors_are_explained() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_sink_posts_batches_and_retries_failed_ones() {
     use weir::io::Sink;
+    without_proxy();
 
     let server = weir_testserver::start(ServerConfig {
         base_latency: Duration::from_millis(1),

@@ -472,6 +472,29 @@ async fn get_timeout_that_gives_up_loses_nothing() {
     // Either the select took it, or it is still queued; never lost.
     let stats = queue.stats();
     assert_eq!(stats.got + stats.len as u64, 1);
+
+    // The give-up path itself: a getter waits on an empty queue, is woken
+    // for an item put while it waits, and gives up (is dropped) before it
+    // runs again. The item stays in the queue for the next getter.
+    let queue = Queue::bounded(1);
+    let mut getter = Manual::new(queue.get_timeout(Duration::from_millis(10)));
+    getter.pending();
+    assert_eq!(queue.stats().getters_waiting, 1);
+    queue.try_put(1).unwrap();
+    assert_eq!(getter.woken(), 1, "the waiting getter was woken");
+    drop(getter);
+    assert_eq!(queue.stats().getters_waiting, 0);
+    assert_eq!(queue.try_get(), Ok(1), "the item outlived the getter");
+
+    // A getter whose timeout passes while it waits gives up with TimedOut
+    // and leaves no waiter behind: the next item is anyone's.
+    let mut late = Manual::new(queue.get_timeout(Duration::from_millis(10)));
+    late.pending();
+    tokio::time::advance(Duration::from_millis(20)).await;
+    assert_eq!(late.ready(), Err(GetError::TimedOut));
+    assert_eq!(queue.stats().getters_waiting, 0);
+    queue.try_put(2).unwrap();
+    assert_eq!(queue.try_get(), Ok(2));
 }
 
 #[test]

@@ -112,3 +112,64 @@ impl fmt::Display for AccountingSnapshot {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn each_outcome_counts_in_its_own_column() {
+        let books = Accounting::default();
+        for _ in 0..6 {
+            books.record_in();
+        }
+        let stage: Arc<str> = "s".into();
+        books.record_outcome(&Outcome::Delivered);
+        books.record_outcome(&Outcome::Delivered);
+        books.record_outcome(&Outcome::Filtered {
+            stage: stage.clone(),
+        });
+        books.record_outcome(&Outcome::DeadLettered {
+            stage,
+            reason: "r".into(),
+        });
+        books.record_outcome(&Outcome::Nacked);
+        let snapshot = books.snapshot();
+        assert_eq!(
+            snapshot,
+            AccountingSnapshot {
+                received: 6,
+                delivered: 2,
+                filtered: 1,
+                dead_lettered: 1,
+                dropped: 0,
+                nacked: 1,
+            }
+        );
+        assert_eq!((snapshot.finished(), snapshot.in_flight()), (5, 1));
+        assert!(!snapshot.balances());
+    }
+
+    #[test]
+    fn a_snapshot_in_flight_says_so_and_a_finished_one_does_not() {
+        let mut books = AccountingSnapshot {
+            received: 20,
+            delivered: 7,
+            filtered: 1,
+            dead_lettered: 2,
+            dropped: 3,
+            nacked: 4,
+        };
+        assert_eq!((books.finished(), books.in_flight()), (17, 3));
+        assert_eq!(
+            books.to_string(),
+            "in 20 = delivered 7 + filtered 1 + dead-lettered 2 + dropped 3 + nacked 4 (+ 3 in flight)"
+        );
+        books.received = 17;
+        assert!(books.balances());
+        assert_eq!(books.in_flight(), 0);
+        assert!(!books.to_string().contains("in flight"), "{books}");
+    }
+}

@@ -261,3 +261,55 @@ impl AckSet {
         self.0.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dead(stage: &str) -> Outcome {
+        Outcome::DeadLettered {
+            stage: stage.into(),
+            reason: "r".into(),
+        }
+    }
+
+    #[test]
+    fn only_a_nacked_record_may_not_be_committed() {
+        let filtered = Outcome::Filtered { stage: "s".into() };
+        for outcome in [Outcome::Delivered, filtered, dead("s")] {
+            assert!(outcome.is_final(), "{outcome}");
+        }
+        assert!(!Outcome::Nacked.is_final());
+    }
+
+    #[test]
+    fn outcomes_say_where_and_why() {
+        let filtered = Outcome::Filtered { stage: "f".into() };
+        assert_eq!(Outcome::Delivered.to_string(), "delivered");
+        assert_eq!(filtered.to_string(), "filtered by f");
+        assert_eq!(dead("d").to_string(), "dead-lettered at d: r");
+        assert_eq!(Outcome::Nacked.to_string(), "nacked");
+    }
+
+    #[test]
+    fn a_set_counts_the_source_records_it_stands_for() {
+        let books = Arc::new(Accounting::default());
+        let one = || AckSet::one(AckToken::new(books.clone(), None));
+        assert_eq!(one().len(), 1);
+        let batch = AckSet::merge([one(), one(), one()]);
+        assert_eq!(batch.len(), 3);
+        let parts = batch.split(2, &"s".into());
+        assert_eq!(parts.iter().map(AckSet::len).collect::<Vec<_>>(), [3, 3]);
+        for part in parts {
+            part.finish(Outcome::Delivered);
+        }
+        let snapshot = books.snapshot();
+        assert_eq!((snapshot.received, snapshot.delivered), (4, 3));
+    }
+
+    #[test]
+    fn a_token_shows_whether_it_is_finished() {
+        let token = AckToken::new(Arc::new(Accounting::default()), None);
+        assert_eq!(format!("{token:?}"), "AckToken { finished: false }");
+    }
+}

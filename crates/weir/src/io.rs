@@ -2,10 +2,21 @@
 //! [`DeadLetterSink`], with adapters for iterators and closures.
 //!
 //! ```
+//! use std::sync::{Arc, Mutex};
 //! use weir::io::{iter_source, sink_fn};
-//! let source = iter_source(1..=3);
-//! let sink = sink_fn(|n: &u32| { assert!(*n <= 3); Ok(()) });
-//! # let _ = (source, sink);
+//! use weir::Pipeline;
+//!
+//! let written = Arc::new(Mutex::new(Vec::new()));
+//! let keep = written.clone();
+//! let source = iter_source(1..=3u32);
+//! let sink = sink_fn(move |n: &u32| {
+//!     keep.lock().unwrap().push(*n);
+//!     Ok(())
+//! });
+//! let runtime = tokio::runtime::Runtime::new().unwrap();
+//! let report = runtime.block_on(Pipeline::builder().source("numbers", source).sink("keep", sink).run());
+//! assert_eq!(report.accounting.delivered, 3);
+//! assert_eq!(*written.lock().unwrap(), [1, 2, 3]);
 //! ```
 
 use std::any::Any;

@@ -37,7 +37,10 @@ async fn a_drain_in_the_middle_of_a_run_loses_nothing() {
     assert!(report.held_at_stop.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Paused time: the clock moves only when every task waits, so the stuck
+// stage's workers and its full input link are an exact state, not a race
+// against a real sleep on a loaded machine.
+#[tokio::test(start_paused = true)]
 async fn a_drain_past_its_deadline_names_where_records_were_held_and_nacks_them() {
     let (source, outcomes) = AckingSource::new(1_000);
     let running = Pipeline::builder()
@@ -55,7 +58,13 @@ async fn a_drain_past_its_deadline_names_where_records_were_held_and_nacks_them(
         .sink("collect", CollectSink::default())
         .start();
     tokio::time::sleep(Duration::from_millis(100)).await;
+    let draining = tokio::time::Instant::now();
     let report = running.drain(Duration::from_millis(200)).await;
+    let drained = draining.elapsed();
+    assert!(
+        drained >= Duration::from_millis(200) && drained < Duration::from_secs(1),
+        "the drain gave up at its deadline: {drained:?}"
+    );
     let books = report.accounting;
     assert!(books.balances(), "{books}");
     assert_eq!(books.delivered, 10);

@@ -39,11 +39,24 @@ const SECTIONS: &[&str] = &["links", "source", "stage", "sink", "dead_letter"];
 impl PipelineConfig {
     /// Reads and checks the pipeline file at `path`.
     pub(crate) fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(path, &text)
+        match std::str::from_utf8(&bytes) {
+            Ok(text) => Self::parse(path, text),
+            Err(error) => {
+                // Located like any other error: everything before the first
+                // bad byte is intact in the lossy text.
+                let file = SourceFile {
+                    path: path.to_owned(),
+                    text: String::from_utf8_lossy(&bytes).into(),
+                };
+                let at = error.valid_up_to();
+                let replacement = char::REPLACEMENT_CHARACTER.len_utf8();
+                Err(file.error(Some(at..at + replacement), "invalid UTF-8"))
+            }
+        }
     }
 
     /// Checks the text of a pipeline file (`path` only names it in errors).

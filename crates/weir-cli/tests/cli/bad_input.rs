@@ -1,7 +1,7 @@
 //! Oversize lines, invalid UTF-8 and malformed JSON go to the dead letters
 //! with their reasons, and the run goes on.
 
-use crate::common::{books, run_to_end, stderr, toml_path, Workdir};
+use crate::common::{assert_books_match, books, run_to_end, stderr, toml_path, Workdir};
 
 #[test]
 fn bad_lines_are_dead_lettered_with_reasons_and_the_run_goes_on() {
@@ -57,6 +57,12 @@ fn bad_lines_are_dead_lettered_with_reasons_and_the_run_goes_on() {
     }
     assert!(letters[1]["record"].as_str().unwrap().contains('\u{fffd}'));
     assert_eq!(letters[2]["record"], "{\"n\": 3");
+    assert_books_match(
+        &books,
+        &dir.lines("out.jsonl"),
+        &dir.lines("dead.jsonl"),
+        Some(6),
+    );
 }
 
 #[test]
@@ -77,4 +83,9 @@ fn invalid_utf8_in_a_text_line_is_dead_lettered() {
     let letters = dir.lines("dead.jsonl");
     assert_eq!(letters.len(), 1);
     assert!(letters[0].contains("invalid UTF-8"), "{letters:?}");
+    let written: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_books_match(&books(&stderr(&output)), &written, &letters, Some(3));
 }

@@ -116,4 +116,82 @@ fn reject_without_a_dead_letter_file_is_warned_about() {
     let (code, err) = validate(&format!("[links]\nwhen_full = \"reject\"\n{GOOD_TAIL}"));
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("warning"), "{err}");
+    // The warning itself, where it points, and the count: not just the
+    // "0 warnings" every validation prints.
+    assert!(err.contains("pipeline.toml:2:13"), "{err}");
+    assert!(err.contains("dropping `when_full`"), "{err}");
+    assert!(err.contains("no dead-letter file"), "{err}");
+    assert!(err.contains("1 warning)"), "{err}");
+}
+
+#[test]
+fn reject_with_a_dead_letter_file_is_not_warned_about() {
+    let (code, err) = validate(&format!(
+        "[links]\nwhen_full = \"reject\"\n{GOOD_TAIL}\n[dead_letter]\npath = \"dead.jsonl\"\n"
+    ));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("0 warnings"), "{err}");
+    assert!(!err.contains("dropping `when_full`"), "{err}");
+}
+
+#[test]
+fn large_links_and_a_command_without_a_timeout_are_warned_about() {
+    let (code, err) = validate(&format!(
+        "[links]\ncapacity = 200000\n{GOOD_TAIL}\n[[stage]]\ntype = \"command\"\nargv = [\"cat\"]\n"
+    ));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("pipeline.toml:2:12"), "{err}");
+    assert!(
+        err.contains("links of capacity 200000 can hold that many records"),
+        "{err}"
+    );
+    assert!(err.contains("pipeline.toml:12:8"), "{err}");
+    assert!(err.contains("a command stage without a `timeout`"), "{err}");
+    assert!(err.contains("2 warnings"), "{err}");
+}
+
+#[test]
+fn run_shows_the_warnings_unless_quiet() {
+    let dir = Workdir::new();
+    let path = dir.write(
+        "pipeline.toml",
+        format!("[links]\nwhen_full = \"drop_oldest\"\n{GOOD_TAIL}"),
+    );
+    let loud = run_to_end(&[&"run", &path]);
+    let err = stderr(&loud);
+    assert_eq!(loud.status.code(), Some(0), "{err}");
+    assert!(err.contains("dropping `when_full`"), "{err}");
+    let quiet = run_to_end(&[&"run", &path, &"--quiet"]);
+    let err = stderr(&quiet);
+    assert_eq!(quiet.status.code(), Some(0), "{err}");
+    assert!(!err.contains("dropping `when_full`"), "{err}");
+    assert!(!err.contains("warning"), "{err}");
+}
+
+#[test]
+fn a_dead_letter_flag_silences_the_dropping_warning_of_run() {
+    let dir = Workdir::new();
+    let path = dir.write(
+        "pipeline.toml",
+        format!("[links]\nwhen_full = \"drop_oldest\"\n{GOOD_TAIL}"),
+    );
+    let dead = dir.path("dead.jsonl");
+    let output = run_to_end(&[&"run", &path, &"--dead-letter", &dead]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert!(!err.contains("dropping `when_full`"), "{err}");
+}
+
+#[test]
+fn invalid_utf8_in_the_file_is_located() {
+    let dir = Workdir::new();
+    let path = dir.write(
+        "pipeline.toml",
+        b"[source]\ntype = \"generate\"\n# caf\xe9 au lait\n\n[sink]\ntype = \"stdout\"\n",
+    );
+    let output = run_to_end(&[&"validate", &path]);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("pipeline.toml:3:6"), "{err}");
+    assert!(err.contains("invalid UTF-8"), "{err}");
 }

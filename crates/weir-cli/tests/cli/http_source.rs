@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::common::{books, run_to_end, stderr, toml_path, Running, Workdir};
+use crate::common::{
+    books, http_client, http_client_with, run_to_end, stderr, toml_path, Running, Workdir,
+};
 
 fn body(first: usize, count: usize) -> String {
     (first..first + count)
@@ -29,15 +31,12 @@ async fn answers_503_when_full_and_accepts_again_after() {
         &[("WEIR_TEST_TOKEN", "s3cret")],
     );
     let url = format!("http://{}/ingest", run.listening());
-    let client = reqwest::Client::new();
+    let client = http_client();
     let anonymous = client.post(&url).body(body(0, 1)).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert("authorization", "Bearer s3cret".parse().unwrap());
-    let client = reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap();
+    let client = http_client_with(reqwest::Client::builder().default_headers(headers));
 
     let requests: Vec<_> = (0..12)
         .map(|i| {
@@ -77,12 +76,27 @@ async fn answers_503_when_full_and_accepts_again_after() {
     assert_eq!(counts["filtered"], 1, "{counts}");
 
     let response = client.post(&url).body("{broken\n").send().await.unwrap();
-    let counts: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(counts["dead_lettered"], 1, "{counts}");
+    let broken: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(broken["dead_lettered"], 1, "{broken}");
 
     run.terminate();
     let (code, err) = run.wait(Duration::from_secs(20));
     assert_eq!(code, Some(130), "{err}");
+    // What the clients were told, request by request, adds up to the books;
+    // refused requests' records never entered.
+    let books = books(&err);
+    let told = |key: &str| -> u64 {
+        accepted
+            .iter()
+            .chain([&counts, &broken])
+            .map(|c| c[key].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(books.received, 4 * accepted.len() as u64 + 4 + 1, "{err}");
+    assert_eq!(books.delivered, told("delivered"), "{err}");
+    assert_eq!(books.filtered, told("filtered"), "{err}");
+    assert_eq!(books.dead_lettered, told("dead_lettered"), "{err}");
+    assert_eq!(books.nacked, 0, "{err}");
 }
 
 /// One weir sends to another over HTTP: the sender's records count as

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::common::{Running, Workdir};
+use crate::common::{http_client, Running, Workdir};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_metrics_while_running_and_writes_the_report() {
@@ -26,7 +26,14 @@ async fn serves_metrics_while_running_and_writes_the_report() {
     ]);
     let url = run.metrics_url();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let metrics = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    let metrics = http_client()
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("slow"), "{metrics}");
 
     run.terminate();

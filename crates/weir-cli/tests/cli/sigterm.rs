@@ -71,9 +71,17 @@ fn a_drain_past_its_deadline_abandons_the_rest() {
     let pipeline = slow_pipeline(&dir);
     let run = Running::start(&[&"run", &pipeline, &"--drain-timeout", &"300ms"]);
     std::thread::sleep(Duration::from_millis(800));
+    let terminated = std::time::Instant::now();
     run.terminate();
     let (code, err) = run.wait(Duration::from_secs(20));
+    let drained = terminated.elapsed();
     assert_eq!(code, Some(130), "{err}");
+    // The 64 held records need ~13 s at 5/s, more than the 10 s default: the
+    // drain ended at the 300 ms given, not at the default or when done.
+    assert!(
+        drained >= Duration::from_millis(300) && drained < Duration::from_secs(5),
+        "the drain took {drained:?}"
+    );
     let books = books(&err);
     assert!(books.nacked > 0, "{books:?}");
     assert_eq!(books.received, books.delivered + books.nacked, "{books:?}");

@@ -1,6 +1,11 @@
 //! Test harness for the `weir` binary: pipeline files in a temp dir, the
-//! real binary run as a child process (no colors), its stderr collected
-//! while it runs, the address a listening source reports, its memory.
+//! real binary run as a child process (no colors, no proxy), its stderr
+//! collected while it runs, the address a listening source reports, its
+//! memory.
+//!
+//! Every server a test talks to is on loopback, so neither the child nor the
+//! test's own HTTP client may go through a proxy from the environment
+//! (reqwest does not bypass loopback by itself).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -8,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use weir::AccountingSnapshot;
 
@@ -58,14 +63,53 @@ impl Workdir {
     }
 }
 
-/// `weir` with its arguments, colors off.
+/// The proxy variables reqwest (and curl-alike tools) read.
+const PROXY_VARIABLES: [&str; 8] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+/// `weir` with its arguments, colors off, no proxy.
 pub fn weir(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
     command.env("NO_COLOR", "1").env_remove("RUST_LOG");
+    for variable in PROXY_VARIABLES {
+        command.env_remove(variable);
+    }
     for arg in args {
         command.arg(arg);
     }
     command
+}
+
+/// An HTTP client for the test's own requests to loopback: no proxy.
+pub fn http_client() -> reqwest::Client {
+    http_client_with(reqwest::Client::builder())
+}
+
+/// `builder`, with the proxy turned off, built.
+pub fn http_client_with(builder: reqwest::ClientBuilder) -> reqwest::Client {
+    builder.no_proxy().build().expect("an HTTP client")
+}
+
+/// Polls `check` every 10 ms until it gives a value, at most `timeout`.
+pub fn poll<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Runs `weir` to the end; stdin is empty.
@@ -84,6 +128,8 @@ pub struct Running {
     stderr: Arc<Mutex<String>>,
     listening: mpsc::Receiver<SocketAddr>,
     metrics_url: Arc<Mutex<Option<String>>>,
+    /// Closed when the stderr reader has taken the last line.
+    stderr_done: mpsc::Receiver<()>,
 }
 
 impl Running {
@@ -94,20 +140,27 @@ impl Running {
 
     /// Starts `weir` with stdout discarded and these environment variables.
     pub fn start_with_env(args: &[&dyn AsRef<std::ffi::OsStr>], env: &[(&str, &str)]) -> Self {
-        let mut child = weir(args)
+        let mut command = weir(args);
+        command
             .envs(env.iter().copied())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start weir");
+            .stdout(Stdio::null());
+        Self::spawn(command)
+    }
+
+    /// Starts `command` (from [`weir`], stdin and stdout set up) with its
+    /// stderr collected.
+    pub fn spawn(mut command: Command) -> Self {
+        let mut child = command.stderr(Stdio::piped()).spawn().expect("start weir");
         let stderr = Arc::new(Mutex::new(String::new()));
         let (found, listening) = mpsc::channel();
         let pipe = child.stderr.take().expect("stderr piped");
         let collected = stderr.clone();
         let metrics_url = Arc::new(Mutex::new(None));
         let metrics = metrics_url.clone();
+        let (reader_done, stderr_done) = mpsc::channel::<()>();
         std::thread::spawn(move || {
+            let _done_when_dropped = reader_done;
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix("weir: listening on ") {
                     let _ = found.send(addr.trim().parse().expect("an address"));
@@ -125,6 +178,7 @@ impl Running {
             stderr,
             listening,
             metrics_url,
+            stderr_done,
         }
     }
 
@@ -172,16 +226,21 @@ impl Running {
     }
 
     /// Waits for the exit (at most `timeout`); returns the exit code and all
-    /// of stderr.
+    /// of stderr (the reader has taken its last line: the pipe closed).
     pub fn wait(mut self, timeout: Duration) -> (Option<i32>, String) {
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                // Let the reader thread take the last lines.
-                std::thread::sleep(Duration::from_millis(100));
+                let left = deadline.saturating_duration_since(Instant::now());
+                if let Err(mpsc::RecvTimeoutError::Timeout) = self.stderr_done.recv_timeout(left) {
+                    panic!(
+                        "weir exited but its stderr stayed open (a child of it?); stderr:\n{}",
+                        self.stderr()
+                    );
+                }
                 return (status.code(), self.stderr());
             }
-            if std::time::Instant::now() > deadline {
+            if Instant::now() > deadline {
                 let _ = self.child.kill();
                 panic!("weir did not exit; stderr:\n{}", self.stderr());
             }
@@ -217,6 +276,32 @@ pub fn books(stderr: &str) -> AccountingSnapshot {
         dead_lettered: numbers[3],
         dropped: numbers[4],
         nacked: numbers[5],
+    }
+}
+
+/// The CLI's oracle: the books of a finished run balance and agree with
+/// what the run wrote, one line per record: `output` lines delivered,
+/// `dead_letters` lines dead-lettered, and (if known) `sent` records in.
+#[track_caller]
+pub fn assert_books_match(
+    books: &AccountingSnapshot,
+    output: &[String],
+    dead_letters: &[String],
+    sent: Option<u64>,
+) {
+    assert!(books.balances(), "{books}");
+    assert_eq!(
+        books.delivered,
+        output.len() as u64,
+        "{books}: output {output:?}"
+    );
+    assert_eq!(
+        books.dead_lettered,
+        dead_letters.len() as u64,
+        "{books}: dead letters {dead_letters:?}"
+    );
+    if let Some(sent) = sent {
+        assert_eq!(books.received, sent, "{books}");
     }
 }
 

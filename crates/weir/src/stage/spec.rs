@@ -66,14 +66,30 @@ pub(crate) enum Work<T, U> {
 /// A transforming stage, described before it runs.
 ///
 /// ```
+/// use std::sync::{Arc, Mutex};
 /// use std::time::Duration;
+/// use weir::io::{iter_source, sink_fn};
 /// use weir::stage::{RetryPolicy, Stage};
+/// use weir::Pipeline;
+///
 /// let fetch = Stage::map_async(|n: u64| async move { Ok(n * 2) })
 ///     .concurrency(8)
 ///     .ordered()
 ///     .timeout(Duration::from_secs(2))
 ///     .retry(RetryPolicy::new(3));
-/// # let _ = fetch;
+/// let out = Arc::new(Mutex::new(Vec::new()));
+/// let keep = out.clone();
+/// let runtime = tokio::runtime::Runtime::new().unwrap();
+/// let report = runtime.block_on(
+///     Pipeline::builder()
+///         .source("ids", iter_source(0..100u64))
+///         .stage("fetch", fetch)
+///         .sink("keep", sink_fn(move |n: &u64| Ok(keep.lock().unwrap().push(*n))))
+///         .run(),
+/// );
+/// assert_eq!(report.accounting.delivered, 100);
+/// // `ordered`: with 8 in flight, the output keeps the input's order.
+/// assert_eq!(*out.lock().unwrap(), (0..100).map(|n| n * 2).collect::<Vec<_>>());
 /// ```
 pub struct Stage<T, U> {
     pub(crate) work: Work<T, U>,

@@ -1,6 +1,8 @@
 //! Helpers shared by the engine's integration tests.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod oracle;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -249,9 +249,44 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_the_attempt_kills_the_child() {
-        let (args, record) = (argv(&["sleep", "30"]), json!("x"));
-        let attempt = run(&args, CommandOutput::Lines, &record);
-        let timed_out = tokio::time::timeout(std::time::Duration::from_millis(100), attempt).await;
-        assert!(timed_out.is_err());
+        use std::time::{Duration, Instant};
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("child.pid");
+        let script = format!("echo $$ > {}; exec sleep 30", pid_file.display());
+        let (args, record) = (argv(&["sh", "-c", &script]), json!("x"));
+        let mut attempt = Box::pin(run(&args, CommandOutput::Lines, &record));
+        // Run the attempt until the child has written its pid.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let pid: u32 = loop {
+            let tick = tokio::time::sleep(Duration::from_millis(10));
+            tokio::select! {
+                ended = &mut attempt => panic!("sleep 30 ended early: {ended:?}"),
+                () = tick => {}
+            }
+            let written = std::fs::read_to_string(&pid_file).unwrap_or_default();
+            if let Ok(pid) = written.trim().parse() {
+                break pid;
+            }
+            assert!(Instant::now() < deadline, "the child never wrote its pid");
+        };
+        assert!(alive(pid));
+        drop(attempt);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(pid) {
+            assert!(
+                Instant::now() < deadline,
+                "the child {pid} outlived its attempt"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Whether process `pid` runs (a zombie, killed but not yet reaped,
+    /// does not).
+    fn alive(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z')
+        })
     }
 }

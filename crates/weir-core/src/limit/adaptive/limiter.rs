@@ -477,5 +477,32 @@ mod tests {
         waiter.await.unwrap();
         assert_eq!(limiter.stats().successes, 2);
         assert_eq!(limiter.stats().min_latency, Some(Duration::ZERO));
+
+        // AIMD from 1: a success while the one permit is in use grows the
+        // limit to 1 + 1/1 = 2, and the growth lets a second waiter in
+        // besides the one taking the freed slot.
+        let limiter = self::limiter(AdaptiveConfig {
+            initial_limit: 1,
+            ..AdaptiveConfig::aimd()
+        });
+        let first = limiter.acquire().await;
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move { limiter.acquire().await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        assert_eq!(limiter.stats().waiting, 2);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        first.success();
+        assert_eq!(limiter.current_limit(), 2, "the limit grew");
+        let mut permits = Vec::new();
+        for waiter in waiters {
+            permits.push(waiter.await.unwrap());
+        }
+        let stats = limiter.stats();
+        assert_eq!((stats.in_flight, stats.waiting), (2, 0));
+        assert!(limiter.try_acquire().is_none(), "no more than the limit");
     }
 }
