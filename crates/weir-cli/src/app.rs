@@ -130,6 +130,10 @@ async fn run(args: RunArgs) -> Exit {
     let view = LiveView::start(monitor, args.quiet);
     let report = running.wait().await;
     view.finish();
+    // The source may still be answering (an HTTP source's last replies).
+    if let Some(task) = assembled.lingering {
+        let _ = tokio::time::timeout(LINGER, task).await;
+    }
     if let Some(task) = metrics {
         task.abort();
     }
@@ -156,6 +160,10 @@ async fn run(args: RunArgs) -> Exit {
     }
     Exit::of_run(&report, interrupted.get())
 }
+
+/// How long the command waits, after a run, for what its source left
+/// running (an HTTP source answering its last requests).
+const LINGER: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn plural(n: usize) -> &'static str {
     if n == 1 {

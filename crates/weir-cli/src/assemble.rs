@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use tokio::task::JoinHandle;
 use weir::{BoxError, Pipeline, ReadyPipeline};
 
 use crate::pipeline_file::PipelineConfig;
@@ -31,6 +32,11 @@ pub(crate) struct Assembled {
     pub(crate) pipeline: ReadyPipeline,
     /// The address the source listens on, for a listening source.
     pub(crate) listening: Option<SocketAddr>,
+    /// Work the source leaves running after the run, to wait for before
+    /// exiting (see [`OpenedSource::take_lingering`]).
+    ///
+    /// [`OpenedSource::take_lingering`]: crate::connector::OpenedSource::take_lingering
+    pub(crate) lingering: Option<JoinHandle<()>>,
     /// The dead-letter file, if any.
     pub(crate) dead_letter_path: Option<PathBuf>,
 }
@@ -48,11 +54,12 @@ pub(crate) async fn assemble(
         move |source: BoxError| AssembleError { what, source, span }
     };
     let source_spec = &config.source.spec;
-    let source = source_spec
+    let mut source = source_spec
         .open()
         .await
         .map_err(fail("source", &config.source.span))?;
     let listening = source.local_addr();
+    let lingering = source.take_lingering();
     let mut flow = Pipeline::builder()
         .links(config.links.link_config())
         .source(source_spec.kind(), source);
@@ -84,6 +91,7 @@ pub(crate) async fn assemble(
     Ok(Assembled {
         pipeline,
         listening,
+        lingering,
         dead_letter_path,
     })
 }

@@ -26,6 +26,7 @@ use std::ops::Range;
 
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
 use weir::io::{Sink, Source, SourceItem};
 use weir::stage::Stage;
 use weir::BoxError;
@@ -52,6 +53,13 @@ pub(crate) trait SourceConnector:
 pub(crate) trait OpenedSource: Source<Payload> {
     /// The address a listening source is bound to.
     fn local_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+
+    /// Work the source leaves running once the engine has dropped it (a
+    /// server answering its last requests), for the command to wait for
+    /// before it exits. Taken once, before the run.
+    fn take_lingering(&mut self) -> Option<JoinHandle<()>> {
         None
     }
 }
@@ -275,6 +283,11 @@ impl BoxSource {
     pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
         self.0.local_addr()
     }
+
+    /// See [`OpenedSource::take_lingering`].
+    pub(crate) fn take_lingering(&mut self) -> Option<JoinHandle<()>> {
+        self.0.take_lingering()
+    }
 }
 
 impl Source<Payload> for BoxSource {
@@ -287,6 +300,7 @@ impl Source<Payload> for BoxSource {
 trait DynSource: Send {
     fn next_boxed(&mut self) -> BoxFuture<'_, Option<SourceItem<Payload>>>;
     fn local_addr(&self) -> Option<SocketAddr>;
+    fn take_lingering(&mut self) -> Option<JoinHandle<()>>;
 }
 
 impl<S: OpenedSource> DynSource for S {
@@ -296,6 +310,10 @@ impl<S: OpenedSource> DynSource for S {
 
     fn local_addr(&self) -> Option<SocketAddr> {
         OpenedSource::local_addr(self)
+    }
+
+    fn take_lingering(&mut self) -> Option<JoinHandle<()>> {
+        OpenedSource::take_lingering(self)
     }
 }
 

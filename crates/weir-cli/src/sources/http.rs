@@ -22,6 +22,7 @@ use axum::{Json, Router};
 use bytes::BytesMut;
 use serde::Deserialize;
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 use tokio_util::codec::Decoder;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use weir::io::{Source, SourceItem};
@@ -106,6 +107,9 @@ pub(crate) struct HttpSource {
     queue: Queue<SourceItem<Payload>>,
     room: Arc<Semaphore>,
     local_addr: SocketAddr,
+    /// The server, which ends once it has answered every request after the
+    /// source is dropped (records abandoned by a stop get their `503`).
+    server: Option<JoinHandle<()>>,
     /// Stops the server (gracefully) when the source is dropped.
     _server: DropGuard,
 }
@@ -136,7 +140,7 @@ impl SourceConnector for HttpSourceConfig {
             .with_state(ingest);
         let stop = CancellationToken::new();
         let stopped = stop.clone();
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             let serve = axum::serve(listener, app)
                 .with_graceful_shutdown(async move { stopped.cancelled().await });
             if let Err(error) = serve.await {
@@ -147,6 +151,7 @@ impl SourceConnector for HttpSourceConfig {
             queue,
             room,
             local_addr,
+            server: Some(server),
             _server: stop.drop_guard(),
         })
     }
@@ -155,6 +160,10 @@ impl SourceConnector for HttpSourceConfig {
 impl OpenedSource for HttpSource {
     fn local_addr(&self) -> Option<SocketAddr> {
         Some(self.local_addr)
+    }
+
+    fn take_lingering(&mut self) -> Option<JoinHandle<()>> {
+        self.server.take()
     }
 }
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::common::{
-    books, http_client, http_client_with, run_to_end, stderr, toml_path, Running, Workdir,
+    books, http_client, http_client_with, poll, run_to_end, stderr, toml_path, Running, Workdir,
 };
 
 fn body(first: usize, count: usize) -> String {
@@ -148,4 +148,44 @@ fn weir_to_weir_over_http_goes_at_the_receivers_pace() {
     run.terminate();
     let (code, err) = run.wait(Duration::from_secs(20));
     assert_eq!(code, Some(130), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_abandoned_by_a_stop_get_503_with_their_counts() {
+    let dir = Workdir::new();
+    let pipeline = dir.write(
+        "p.toml",
+        format!(
+            "[source]\ntype = \"http\"\nlisten = \"127.0.0.1:0\"\n\n\
+             [[stage]]\ntype = \"throttle\"\nrate = \"1/s\"\n\n\
+             [sink]\ntype = \"file\"\npath = \"{}\"\n",
+            toml_path(&dir.path("out.txt"))
+        ),
+    );
+    let run = Running::start(&[&"run", &pipeline, &"--quiet", &"--drain-timeout", &"200ms"]);
+    let url = format!("http://{}/ingest", run.listening());
+    let request = tokio::spawn(async move {
+        http_client()
+            .post(&url)
+            .body("a\nb\nc\nd\ne\n")
+            .send()
+            .await
+    });
+    // Once the request's records are in the pipeline, stop it.
+    let running = poll(Duration::from_secs(10), || {
+        (!dir.lines("out.txt").is_empty()).then_some(())
+    });
+    assert!(running.is_some(), "the first record never arrived");
+    run.terminate();
+    let response = request.await.unwrap().expect("a reply");
+    assert_eq!(response.status(), 503);
+    let counts: serde_json::Value = response.json().await.unwrap();
+    let (code, err) = run.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(130), "{err}");
+    let books = books(&err);
+    assert!(counts["nacked"].as_u64().unwrap() >= 1, "{counts}");
+    assert_eq!(counts["nacked"], books.nacked, "{counts} vs {err}");
+    assert_eq!(counts["delivered"], books.delivered, "{counts} vs {err}");
+    assert_eq!(books.received, 5, "{err}");
+    assert_eq!(dir.lines("out.txt").len() as u64, books.delivered);
 }
