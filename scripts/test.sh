@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit/integration/doc tests, and the
-# loom model of the queue's core. Installs nothing beyond the Rust toolchain,
-# which the machine provides through rustup.
+# loom model of the queue's core. Installs what the tests need and the
+# machine lacks: the jq stage's tests compare with the `jq` binary (Debian's
+# `jq`); the Rust toolchain comes with the machine through rustup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
+if ! command -v jq >/dev/null; then
+    apt-get update && apt-get install -y jq
+fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
