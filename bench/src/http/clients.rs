@@ -161,7 +161,7 @@ fn pipeline_file(base: &str, n: &str, concurrency: &str) -> Result<PathBuf, Stri
     let text = format!(
         "[source]\ntype = \"generate\"\ncount = {n}\n\n\
          [[stage]]\ntype = \"http\"\nname = \"fetch\"\nurl = \"{base}/items/{{id}}\"\n\
-         concurrency = {concurrency}\ntimeout = \"10s\"\nretries = 3\n\n\
+         concurrency = {concurrency}\ntimeout = \"10s\"\nretries = {{ max_attempts = 3 }}\n\n\
          [sink]\ntype = \"stdout\"\n"
     );
     std::fs::File::create(&path)
