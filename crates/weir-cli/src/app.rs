@@ -4,10 +4,13 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use crate::assemble::{assemble, AssembleError};
 use crate::cli::{Cli, Command, RunArgs};
 use crate::config::{ConfigError, Located};
+use crate::connector::SourceContext;
+use crate::data_dir::{DataDir, DataDirError};
 use crate::exit_code::Exit;
 use crate::pipeline_file::warnings::warnings;
 use crate::pipeline_file::PipelineConfig;
@@ -83,7 +86,15 @@ async fn run(args: RunArgs) -> Exit {
             show(&warning, Severity::Warning);
         }
     }
-    let assembled = match assemble(&config, args.dead_letter.as_deref(), args.quiet).await {
+    let context = match open_state(&config, &args) {
+        Ok(context) => context,
+        Err(error) => {
+            eprintln!("weir: {error}");
+            return Exit::RunFailed;
+        }
+    };
+    let assembled = match assemble(&config, &context, args.dead_letter.as_deref(), args.quiet).await
+    {
         Ok(assembled) => assembled,
         Err(error) => {
             show_assemble_error(&config, &error);
@@ -159,6 +170,21 @@ async fn run(args: RunArgs) -> Exit {
         }
     }
     Exit::of_run(&report, interrupted.get())
+}
+
+/// Opens and locks the data directory when a component keeps state.
+fn open_state(config: &PipelineConfig, args: &RunArgs) -> Result<SourceContext, DataDirError> {
+    let data_dir = if config.keeps_state() {
+        let path = config.data_dir_path(args.data_dir.as_deref());
+        Some(Arc::new(DataDir::open(path)?))
+    } else {
+        None
+    };
+    Ok(SourceContext {
+        data_dir,
+        from_start: args.from_start,
+        quiet: args.quiet,
+    })
 }
 
 /// How long the command waits, after a run, for what its source left

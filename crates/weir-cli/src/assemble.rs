@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use tokio::task::JoinHandle;
 use weir::{BoxError, Pipeline, ReadyPipeline};
 
+use crate::connector::SourceContext;
 use crate::pipeline_file::PipelineConfig;
 use crate::sinks::dead_letter::DeadLetterOutput;
 use crate::stages::stage_names;
@@ -42,9 +43,11 @@ pub(crate) struct Assembled {
 }
 
 /// Builds the pipeline `config` describes; `dead_letter` (from
-/// `--dead-letter`) overrides the file's `[dead_letter]`.
+/// `--dead-letter`) overrides the file's `[dead_letter]`; the source is
+/// opened with `context` (the data directory, `--from-start`).
 pub(crate) async fn assemble(
     config: &PipelineConfig,
+    context: &SourceContext,
     dead_letter: Option<&Path>,
     quiet: bool,
 ) -> Result<Assembled, AssembleError> {
@@ -55,7 +58,7 @@ pub(crate) async fn assemble(
     };
     let source_spec = &config.source.spec;
     let mut source = source_spec
-        .open()
+        .open(context)
         .await
         .map_err(fail("source", &config.source.span))?;
     let listening = source.local_addr();

@@ -66,4 +66,12 @@ pub struct RunArgs {
     /// Write a report of the run: HTML or JSON, by the file's extension.
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
+    /// Where the run keeps its state (checkpoints), locked while it runs
+    /// (overrides the file's data_dir; default .weir/<pipeline file stem>/).
+    #[arg(long, value_name = "DIR", env = "WEIR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Read every input from its start, ignoring the checkpoints of an
+    /// earlier run (which this run then replaces).
+    #[arg(long)]
+    pub from_start: bool,
 }

@@ -23,6 +23,7 @@ use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
@@ -32,6 +33,7 @@ use weir::stage::Stage;
 use weir::BoxError;
 
 use crate::config::{ConfigError, SourceFile, TablePart};
+use crate::data_dir::DataDir;
 use crate::record::Payload;
 use crate::stages::options::StageOptions;
 
@@ -45,8 +47,28 @@ pub(crate) trait SourceConnector:
     type Source: OpenedSource;
     /// Why it could not be opened.
     type Error: std::error::Error + Send + Sync + 'static;
+    /// Whether it keeps state in the data directory (checkpoints), so the
+    /// run must open and lock one.
+    fn keeps_state(&self) -> bool {
+        false
+    }
     /// Opens the source (binds its listener, finds its files, ...).
-    fn open(&self) -> impl Future<Output = Result<Self::Source, Self::Error>> + Send;
+    fn open(
+        &self,
+        context: &SourceContext,
+    ) -> impl Future<Output = Result<Self::Source, Self::Error>> + Send;
+}
+
+/// What a source is opened with, besides its config.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SourceContext {
+    /// The run's data directory, open and locked, when some component
+    /// [keeps state](SourceConnector::keeps_state).
+    pub(crate) data_dir: Option<Arc<DataDir>>,
+    /// `--from-start`: ignore what the data directory remembers.
+    pub(crate) from_start: bool,
+    /// `--quiet`: no notices (warnings about data still show).
+    pub(crate) quiet: bool,
 }
 
 /// An opened source.
@@ -118,8 +140,11 @@ pub(crate) trait SinkConnector:
 pub(crate) trait SourceSpec: fmt::Debug + Send + Sync {
     /// Its `type`.
     fn kind(&self) -> &'static str;
+    /// See [`SourceConnector::keeps_state`].
+    fn keeps_state(&self) -> bool;
     /// Opens it.
-    fn open(&self) -> BoxFuture<'_, Result<BoxSource, BoxError>>;
+    fn open<'a>(&'a self, context: &'a SourceContext)
+        -> BoxFuture<'a, Result<BoxSource, BoxError>>;
 }
 
 impl<C: SourceConnector> SourceSpec for C {
@@ -127,9 +152,16 @@ impl<C: SourceConnector> SourceSpec for C {
         C::TYPE
     }
 
-    fn open(&self) -> BoxFuture<'_, Result<BoxSource, BoxError>> {
+    fn keeps_state(&self) -> bool {
+        SourceConnector::keeps_state(self)
+    }
+
+    fn open<'a>(
+        &'a self,
+        context: &'a SourceContext,
+    ) -> BoxFuture<'a, Result<BoxSource, BoxError>> {
         Box::pin(async move {
-            let source = SourceConnector::open(self).await?;
+            let source = SourceConnector::open(self, context).await?;
             Ok(BoxSource(Box::new(source)))
         })
     }

@@ -15,6 +15,7 @@
 //! * `figures` (numbers as people read them, rates, the summary row),
 //!   shared by `view` (live view, end summary), `report` (HTML/JSON) and
 //!   `metrics_http` (Prometheus), which do not import each other.
+//! * `data_dir`: the locked directory where a run keeps its state.
 //! * `app` (the command), `cli` (its flags), `signals`, `exit_code`.
 //!
 //! The public items below are the narrow surface the tests and the bench
@@ -25,6 +26,7 @@ mod assemble;
 mod cli;
 mod config;
 mod connector;
+pub mod data_dir;
 mod exit_code;
 mod figures;
 mod http_client;

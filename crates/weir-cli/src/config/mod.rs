@@ -20,4 +20,4 @@ pub(crate) use error::{ConfigError, Located, SourceFile};
 pub(crate) use fields::field_names;
 pub(crate) use links::LinksConfig;
 pub(crate) use retries::RetryOptions;
-pub(crate) use units::{HumanDuration, HumanRate};
+pub(crate) use units::{ByteSize, HumanDuration, HumanRate};

@@ -8,7 +8,7 @@
 mod dead_letter;
 pub(crate) mod warnings;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub(crate) use dead_letter::DeadLetterConfig;
 
@@ -32,9 +32,18 @@ pub(crate) struct PipelineConfig {
     pub(crate) sink: SinkConfig,
     /// `[dead_letter]`.
     pub(crate) dead_letter: Option<DeadLetterConfig>,
+    /// `data_dir = "..."` at the top of the file.
+    pub(crate) data_dir: Option<PathBuf>,
 }
 
-const SECTIONS: &[&str] = &["links", "source", "stage", "sink", "dead_letter"];
+const SECTIONS: &[&str] = &[
+    "data_dir",
+    "links",
+    "source",
+    "stage",
+    "sink",
+    "dead_letter",
+];
 
 impl PipelineConfig {
     /// Reads and checks the pipeline file at `path`.
@@ -79,6 +88,18 @@ impl PipelineConfig {
                 &format!("unknown section `{unknown}`: expected one of {expected}"),
             ));
         }
+        let data_dir = match table.remove("data_dir") {
+            Some(item) => {
+                let span = item.span();
+                match item.into_value() {
+                    Ok(value) => Some(file.value::<PathBuf>(value, span)?),
+                    Err(item) => {
+                        return Err(file.error(item.span(), "`data_dir` must be a string (a path)"))
+                    }
+                }
+            }
+            None => None,
+        };
         let links = match table.remove("links") {
             Some(item) => file.table(item, "links")?.into_config(&file)?,
             None => LinksConfig::default(),
@@ -127,7 +148,24 @@ impl PipelineConfig {
             stages,
             sink,
             dead_letter,
+            data_dir,
         })
+    }
+
+    /// The data directory: `flag` (`--data-dir`), else the file's
+    /// `data_dir`, else `.weir/<file stem>/` in the working directory.
+    pub(crate) fn data_dir_path(&self, flag: Option<&Path>) -> PathBuf {
+        if let Some(path) = flag.or(self.data_dir.as_deref()) {
+            return path.to_owned();
+        }
+        let stem = self.file.path.file_stem().unwrap_or("pipeline".as_ref());
+        Path::new(".weir").join(stem)
+    }
+
+    /// Whether a component keeps state, so the run needs its data
+    /// directory open and locked.
+    pub(crate) fn keeps_state(&self) -> bool {
+        self.source.spec.keeps_state()
     }
 }
 
@@ -193,6 +231,18 @@ mod tests {
         assert_eq!(config.sink.spec.kind(), "file");
         assert!(config.sink.options.retry_policy().is_some());
         assert_eq!(config.dead_letter.unwrap().path, "dead.jsonl");
+    }
+
+    #[test]
+    fn the_data_directory_is_the_flag_the_file_or_a_default() {
+        let base = "[source]\ntype = \"stdin\"\n[sink]\ntype = \"stdout\"\n";
+        let config = parse(base).unwrap();
+        assert_eq!(config.data_dir_path(None), Path::new(".weir/p"));
+        assert_eq!(config.data_dir_path(Some(Path::new("x"))), Path::new("x"));
+        let config = parse(&format!("data_dir = \"state\"\n{base}")).unwrap();
+        assert_eq!(config.data_dir_path(None), Path::new("state"));
+        let error = parse(&format!("data_dir = 3\n{base}")).unwrap_err();
+        assert!(error.starts_with("p.toml:1:12:"), "{error}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use weir::io::{Emitted, Source, SourceItem};
 use weir_core::limit::RateLimit;
 
 use crate::config::HumanRate;
-use crate::connector::{OpenedSource, SourceConnector};
+use crate::connector::{OpenedSource, SourceConnector, SourceContext};
 use crate::record::{payload, Payload};
 
 /// The `[source]` table of `type = "generate"`.
@@ -36,7 +36,7 @@ impl SourceConnector for GenerateSourceConfig {
     type Source = GenerateSource;
     type Error = std::convert::Infallible;
 
-    async fn open(&self) -> Result<GenerateSource, Self::Error> {
+    async fn open(&self, _context: &SourceContext) -> Result<GenerateSource, Self::Error> {
         Ok(GenerateSource {
             next_id: 0,
             count: self.count,
@@ -71,7 +71,7 @@ mod tests {
     async fn makes_count_records_from_the_template() {
         let config: GenerateSourceConfig =
             serde_json::from_str(r#"{"count": 2, "template": {"kind": "demo"}}"#).unwrap();
-        let mut source = config.open().await.unwrap();
+        let mut source = config.open(&SourceContext::default()).await.unwrap();
         let mut ids = Vec::new();
         while let Some(SourceItem::Record(record)) = source.next().await {
             assert_eq!(record.payload["kind"], "demo");

@@ -33,7 +33,7 @@ use super::http_tally::tally;
 use super::line_codec::LineCodec;
 use super::listen::{listen, ListenError};
 use crate::config::HumanDuration;
-use crate::connector::{OpenedSource, SourceConnector};
+use crate::connector::{OpenedSource, SourceConnector, SourceContext};
 use crate::record::Payload;
 
 /// The `[source]` table of `type = "http"`.
@@ -120,7 +120,7 @@ impl SourceConnector for HttpSourceConfig {
     type Error = ListenError;
 
     /// Binds and starts the server.
-    async fn open(&self) -> Result<HttpSource, ListenError> {
+    async fn open(&self, _context: &SourceContext) -> Result<HttpSource, ListenError> {
         let config = self;
         let (listener, local_addr) = listen(&config.listen).await?;
         let queue = Queue::bounded(config.queue.get());

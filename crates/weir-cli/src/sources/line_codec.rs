@@ -31,6 +31,9 @@ pub struct LineCodec {
     searched: usize,
     /// The over-long line being skipped: its prefix and length so far.
     skipping: Option<(Bytes, usize)>,
+    /// Bytes of input taken out of the buffer so far: after a frame, the
+    /// offset in the stream just past it (its newline included).
+    consumed: u64,
 }
 
 impl LineCodec {
@@ -40,7 +43,14 @@ impl LineCodec {
             max_length,
             searched: 0,
             skipping: None,
+            consumed: 0,
         }
+    }
+
+    /// Bytes taken from the stream so far, counted from where decoding
+    /// started: just after the last frame returned, its end.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
     }
 }
 
@@ -65,11 +75,13 @@ impl Decoder for LineCodec {
                 Some(end) => {
                     *length += end;
                     buf.advance(end + 1);
+                    self.consumed += end as u64 + 1;
                     let (prefix, length) = self.skipping.take().unwrap_or_default();
                     Some(Frame::TooLong { prefix, length })
                 }
                 None => {
                     *length += buf.len();
+                    self.consumed += buf.len() as u64;
                     buf.clear();
                     None
                 }
@@ -79,6 +91,7 @@ impl Decoder for LineCodec {
             Some(offset) => {
                 let end = self.searched + offset;
                 self.searched = 0;
+                self.consumed += end as u64 + 1;
                 let mut line = buf.split_to(end + 1);
                 line.truncate(end);
                 Ok(Some(if end > self.max_length {
@@ -92,6 +105,7 @@ impl Decoder for LineCodec {
             }
             None if buf.len() > self.max_length => {
                 let length = buf.len();
+                self.consumed += length as u64;
                 let prefix = buf.split_to(KEPT_PREFIX.min(length)).freeze();
                 buf.clear();
                 self.searched = 0;
@@ -113,7 +127,10 @@ impl Decoder for LineCodec {
         Ok(match self.skipping.take() {
             Some((prefix, length)) => Some(Frame::TooLong { prefix, length }),
             None if buf.is_empty() => None,
-            None => Some(Frame::Line(without_cr(buf.split()))),
+            None => {
+                self.consumed += buf.len() as u64;
+                Some(Frame::Line(without_cr(buf.split())))
+            }
         })
     }
 }
@@ -123,19 +140,38 @@ mod tests {
     use super::*;
 
     fn decode_all(max_length: usize, chunks: &[&[u8]]) -> Vec<Frame> {
+        decode_with_ends(max_length, chunks)
+            .into_iter()
+            .map(|(frame, _)| frame)
+            .collect()
+    }
+
+    /// Each frame with the stream offset just past it.
+    fn decode_with_ends(max_length: usize, chunks: &[&[u8]]) -> Vec<(Frame, u64)> {
         let mut codec = LineCodec::new(max_length);
         let mut buf = BytesMut::new();
         let mut frames = Vec::new();
         for chunk in chunks {
             buf.extend_from_slice(chunk);
             while let Some(frame) = codec.decode(&mut buf).unwrap() {
-                frames.push(frame);
+                frames.push((frame, codec.consumed()));
             }
         }
         while let Some(frame) = codec.decode_eof(&mut buf).unwrap() {
-            frames.push(frame);
+            frames.push((frame, codec.consumed()));
         }
         frames
+    }
+
+    #[test]
+    fn counts_the_bytes_behind_each_frame() {
+        let ends: Vec<u64> = decode_with_ends(5, &[b"ab\r\n0123456", b"789\n\nlast"])
+            .into_iter()
+            .map(|(_, end)| end)
+            .collect();
+        // "ab\r\n" = 4, the over-long line and its newline 11, the blank line 1,
+        // the unterminated last line 4.
+        assert_eq!(ends, [4, 15, 16, 20]);
     }
 
     fn line(text: &str) -> Frame {

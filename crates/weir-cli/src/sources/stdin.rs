@@ -5,7 +5,7 @@ use std::num::NonZeroUsize;
 use serde::Deserialize;
 use weir::io::{Source, SourceItem};
 
-use crate::connector::{OpenedSource, SourceConnector};
+use crate::connector::{OpenedSource, SourceConnector, SourceContext};
 
 use super::format::Format;
 use super::line_reader::LineReader;
@@ -32,7 +32,7 @@ impl SourceConnector for StdinSourceConfig {
     type Source = StdinSource;
     type Error = std::convert::Infallible;
 
-    async fn open(&self) -> Result<StdinSource, Self::Error> {
+    async fn open(&self, _context: &SourceContext) -> Result<StdinSource, Self::Error> {
         Ok(StdinSource(LineReader::new(
             tokio::io::stdin(),
             self.format,

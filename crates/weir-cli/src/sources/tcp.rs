@@ -15,7 +15,7 @@ use weir::io::{Source, SourceItem};
 use super::format::Format;
 use super::line_reader::LineReader;
 use super::listen::{listen, ListenError};
-use crate::connector::{OpenedSource, SourceConnector};
+use crate::connector::{OpenedSource, SourceConnector, SourceContext};
 use crate::record::Payload;
 
 /// The `[source]` table of `type = "tcp"`.
@@ -63,7 +63,7 @@ impl SourceConnector for TcpSourceConfig {
     type Error = ListenError;
 
     /// Binds the listener.
-    async fn open(&self) -> Result<TcpSource, ListenError> {
+    async fn open(&self, _context: &SourceContext) -> Result<TcpSource, ListenError> {
         let config = self;
         let (listener, local_addr) = listen(&config.listen).await?;
         // One slot: a connection reads its next line only once the previous
@@ -151,7 +151,7 @@ mod tests {
     #[tokio::test]
     async fn reads_several_connections_and_ends_after_the_last() {
         let config = config(r#"listen = "127.0.0.1:0", max_connections = 2"#);
-        let mut source = config.open().await.unwrap();
+        let mut source = config.open(&SourceContext::default()).await.unwrap();
         let addr = source.local_addr;
         let senders = tokio::spawn(async move {
             for text in ["a\nb\n", "c\n"] {

@@ -5,6 +5,7 @@
 mod common;
 
 mod bad_input;
+mod checkpoints;
 mod command_stream;
 mod config_errors;
 mod env;

@@ -11,6 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -75,10 +76,22 @@ const PROXY_VARIABLES: [&str; 8] = [
     "no_proxy",
 ];
 
-/// `weir` with its arguments, colors off, no proxy.
+/// A data directory of its own for each run (`WEIR_DATA_DIR`), so runs of
+/// pipeline files with the same name in parallel tests do not share one; a
+/// test of the data directory itself passes `--data-dir`, which wins.
+fn fresh_data_dir() -> PathBuf {
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let run = RUNS.fetch_add(1, Ordering::Relaxed);
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("data-{}-{run}", std::process::id()))
+}
+
+/// `weir` with its arguments, colors off, no proxy, a fresh data directory.
 pub fn weir(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_weir"));
-    command.env("NO_COLOR", "1").env_remove("RUST_LOG");
+    command
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .env("WEIR_DATA_DIR", fresh_data_dir());
     for variable in PROXY_VARIABLES {
         command.env_remove(variable);
     }
