@@ -272,7 +272,7 @@ proptest! {
                     if r < fault_percent / 2 {
                         Err("injected".into())
                     } else if r < fault_percent {
-                        if r % 2 == 0 { panic!("injected panic") }
+                        if r.is_multiple_of(2) { panic!("injected panic") }
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         Ok(n)
                     } else {

@@ -253,7 +253,7 @@ impl fmt::Display for Rate {
             ("ns", 1),
         ]
         .into_iter()
-        .find(|(_, unit)| period % unit == 0)
+        .find(|(_, unit)| period.is_multiple_of(*unit))
         .expect("every period is a whole number of nanoseconds");
         match period / unit {
             1 => write!(f, "{name}")?,

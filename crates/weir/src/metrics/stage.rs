@@ -86,7 +86,7 @@ impl StageMetrics {
     pub(crate) fn begin(&self, every_record: bool) -> Option<Instant> {
         let seen = self.records_in.fetch_add(1, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        (every_record || seen % LATENCY_SAMPLE_EVERY == 0).then(Instant::now)
+        (every_record || seen.is_multiple_of(LATENCY_SAMPLE_EVERY)).then(Instant::now)
     }
 
     /// Marks a record done with (whatever came of it) and records its latency.
