@@ -274,6 +274,12 @@ fn a_locked_data_directory_is_refused_and_a_killed_run_leaves_no_lock() {
         )),
         "{text}"
     );
+    let checkpoint = data.join("checkpoints/file.json");
+    poll(Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&checkpoint).ok()?;
+        text.contains("\"line\": 10").then_some(())
+    })
+    .expect("the first run checkpoints its 10 lines");
     drop(first); // SIGKILL
     let third = start(&pipeline, &data, &[]);
     poll(Duration::from_secs(10), || {
