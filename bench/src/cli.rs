@@ -36,7 +36,7 @@ const PYTHON: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/python/cli_asyncio.py
 
 /// Writes `lines` log records, one JSON object a line; about one in eight
 /// is an error. Returns the file's size in bytes.
-fn generate(path: &Path, lines: u64) -> std::io::Result<u64> {
+pub(crate) fn generate(path: &Path, lines: u64) -> std::io::Result<u64> {
     const SERVICES: [&str; 5] = ["checkout", "payments", "search", "auth", "inventory"];
     const LEVELS: [&str; 8] = [
         "info", "info", "info", "debug", "warn", "info", "error", "info",
@@ -90,14 +90,14 @@ fn bare_loop(input: &Path, output: &Path) -> std::io::Result<()> {
 }
 
 /// Runs a contender, its output written to the path given.
-type RunFn = Box<dyn Fn(&Path) -> Result<(), String>>;
+pub(crate) type RunFn = Box<dyn Fn(&Path) -> Result<(), String>>;
 
 /// One way to run the transformation.
-struct Contender {
-    name: String,
+pub(crate) struct Contender {
+    pub(crate) name: String,
     /// Whether its output keeps the input's order.
-    ordered: bool,
-    run: RunFn,
+    pub(crate) ordered: bool,
+    pub(crate) run: RunFn,
 }
 
 /// A `weir run` of `pipeline` (written to `dir`), its sink writing to the
@@ -120,7 +120,13 @@ fn weir(bin: &Path, dir: &Path, name: &str, input: &Path, stage: &str) -> Conten
                 output.display().to_string()
             );
             std::fs::write(&toml, text).map_err(|e| e.to_string())?;
-            status(Command::new(&bin).args(["run", "--quiet"]).arg(&toml))
+            let data = toml.with_extension("data");
+            status(
+                Command::new(&bin)
+                    .args(["run", "--quiet", "--data-dir"])
+                    .arg(data)
+                    .arg(&toml),
+            )
         }),
     }
 }
@@ -146,7 +152,7 @@ fn piped(name: &str, ordered: bool, input: &Path, program: &str, args: &[&str]) 
     }
 }
 
-fn status(command: &mut Command) -> Result<(), String> {
+pub(crate) fn status(command: &mut Command) -> Result<(), String> {
     let out = command
         .stderr(Stdio::piped())
         .output()
@@ -172,7 +178,7 @@ fn installed(program: &str) -> bool {
 /// Each contender's median seconds over `reps` rounds, interleaved (round
 /// `r` starts at contender `r`, so a burst of load hits them alike), and
 /// whether its output, written to `output`, passed `check` every time.
-fn measure(
+pub(crate) fn measure(
     contenders: &[&Contender],
     reps: usize,
     output: &Path,
@@ -197,14 +203,14 @@ fn measure(
         .collect())
 }
 
-fn lines_of(path: &Path) -> Vec<String> {
+pub(crate) fn lines_of(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .map(|text| text.lines().map(str::to_owned).collect())
         .unwrap_or_default()
 }
 
 /// Whether `got` has the lines of `expected` (in order if `ordered`).
-fn same_output(expected: &[String], got: &Path, ordered: bool) -> bool {
+pub(crate) fn same_output(expected: &[String], got: &Path, ordered: bool) -> bool {
     let mut got = lines_of(got);
     if ordered {
         return got == expected;

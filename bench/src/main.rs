@@ -12,6 +12,7 @@
 //! that prints its tables through [`report`], and add one line to [`SUITES`].
 
 mod asyncio;
+mod checkpoints;
 mod cli;
 mod http;
 mod memory;
@@ -89,6 +90,11 @@ pub const SUITES: &[Suite] = &[
         name: "cli",
         about: "the weir binary's jq stage vs jq, mlr, Python asyncio, floors; command stream mode",
         run: cli::run,
+    },
+    Suite {
+        name: "checkpoints",
+        about: "the weir binary file → file, 1M lines, checkpoints on vs off",
+        run: checkpoints::run,
     },
 ];
 
