@@ -96,7 +96,13 @@ fn run_in(opts: &Opts, bin: &Path, dir: &Path) -> Result<Vec<Target>, String> {
             report::count(lines),
             report::bytes(bytes)
         ),
-        &["contender", "seconds", "lines/s", "vs checkpoints off", "output"],
+        &[
+            "contender",
+            "seconds",
+            "lines/s",
+            "vs checkpoints off",
+            "output",
+        ],
     );
     let off = results[1].0;
     for (contender, (seconds, passed)) in contenders.iter().zip(&results) {
