@@ -37,7 +37,7 @@ use serde::Deserialize;
 use tokio::task::JoinHandle;
 use weir::io::{Source, SourceItem};
 
-use self::checkpoints::{CheckpointError, Checkpoints, FileCheckpoint};
+use self::checkpoints::{CheckpointError, Checkpoints};
 use self::identity::Inode;
 use self::progress::{spawn_writer, Progress};
 use self::tail::{Read, Tail};
@@ -129,8 +129,6 @@ pub(crate) struct FileSource {
     tails: Vec<Tail>,
     /// Follow mode: the tail to try first.
     cursor: usize,
-    /// Checkpoints of an earlier run not matched to an open file yet.
-    resume: Vec<FileCheckpoint>,
     /// Where each record's acknowledgement goes, when checkpoints are kept.
     progress: Option<Arc<Progress>>,
     writer: Option<JoinHandle<()>>,
@@ -169,7 +167,7 @@ impl SourceConnector for FileSourceConfig {
                 pattern: self.path.clone(),
             });
         }
-        let (progress, writer, resume) = match (&context.data_dir, self.checkpoints) {
+        let (progress, writer) = match (&context.data_dir, self.checkpoints) {
             (Some(data_dir), true) => {
                 let dir =
                     data_dir
@@ -184,12 +182,12 @@ impl SourceConnector for FileSourceConfig {
                 } else {
                     checkpoints.load()?
                 };
-                let progress = Arc::new(Progress::default());
+                let progress = Arc::new(Progress::resuming(resume));
                 let writer =
                     spawn_writer(progress.clone(), checkpoints, self.checkpoint_interval.0);
-                (Some(progress), Some(writer), resume)
+                (Some(progress), Some(writer))
             }
-            _ => (None, None, Vec::new()),
+            _ => (None, None),
         };
         if found.is_empty() {
             eprintln!("weir: no file matches {:?} yet; waiting for one", self.path);
@@ -199,7 +197,6 @@ impl SourceConnector for FileSourceConfig {
             waiting: found.into(),
             tails: Vec::new(),
             cursor: 0,
-            resume,
             progress,
             writer,
             exhausted: false,
@@ -228,12 +225,13 @@ impl FileSource {
     /// Where to start reading `file`, found at `path`: its checkpoint if it
     /// is the file checkpointed, else its start (with a warning when a
     /// checkpoint says data is being read again).
-    fn start_of(&mut self, path: &Path, file: &std::fs::File) -> std::io::Result<(u64, u64)> {
+    fn start_of(&self, path: &Path, file: &std::fs::File) -> std::io::Result<(u64, u64)> {
+        let Some(progress) = &self.progress else {
+            return Ok((0, 0));
+        };
         let inode = Inode::of(file)?;
-        let by_inode = self.resume.iter().position(|cp| cp.inode == inode);
-        let Some(index) = by_inode else {
-            if let Some(index) = self.resume.iter().position(|cp| cp.path == path) {
-                let checkpoint = self.resume.remove(index);
+        let Some(checkpoint) = progress.take_checkpoint(|cp| cp.inode == inode) else {
+            if let Some(checkpoint) = progress.take_checkpoint(|cp| cp.path == path) {
                 eprintln!(
                     "warning: {} is not the file checkpointed at line {} (it was replaced or \
                      rotated): reading it from the start",
@@ -243,7 +241,6 @@ impl FileSource {
             }
             return Ok((0, 0));
         };
-        let checkpoint = self.resume.remove(index);
         if !checkpoint.fingerprint.matches(file)? {
             eprintln!(
                 "warning: {} has the inode of the checkpointed {} but not its first bytes (a new \

@@ -49,6 +49,9 @@ struct FileProgress {
 #[derive(Debug, Default)]
 struct State {
     files: Vec<FileProgress>,
+    /// Checkpoints of an earlier run not matched to an open file yet: kept
+    /// in every write until their file is opened.
+    carried: Vec<FileCheckpoint>,
     /// Records emitted and not yet acknowledged.
     outstanding: u64,
     /// The source is gone: no more records will be emitted.
@@ -77,6 +80,28 @@ pub(super) struct Ticket {
 }
 
 impl Progress {
+    /// A progress that carries an earlier run's checkpoints until their
+    /// files are opened.
+    pub(super) fn resuming(carried: Vec<FileCheckpoint>) -> Progress {
+        Progress {
+            state: Mutex::new(State {
+                carried,
+                ..State::default()
+            }),
+            wake: Notify::new(),
+        }
+    }
+
+    /// Takes the first carried checkpoint that `matches`.
+    pub(super) fn take_checkpoint(
+        &self,
+        matches: impl Fn(&FileCheckpoint) -> bool,
+    ) -> Option<FileCheckpoint> {
+        let mut state = self.state.lock();
+        let index = state.carried.iter().position(matches)?;
+        Some(state.carried.remove(index))
+    }
+
     /// Starts following a file opened at `offset`, line `line`.
     pub(super) fn add_file(
         &self,
@@ -198,7 +223,7 @@ impl Progress {
                 line: file.committed.1,
             })
             .collect();
-        (Write::Save(files), done)
+        (Write::Save(files, state.carried.clone()), done)
     }
 }
 
@@ -213,7 +238,7 @@ struct Entry {
 
 enum Write {
     Nothing,
-    Save(Vec<Entry>),
+    Save(Vec<Entry>, Vec<FileCheckpoint>),
     Forget,
 }
 
@@ -221,8 +246,8 @@ fn perform(write: Write, checkpoints: &Checkpoints) -> std::io::Result<()> {
     match write {
         Write::Nothing => Ok(()),
         Write::Forget => checkpoints.forget(),
-        Write::Save(entries) => {
-            let files = entries
+        Write::Save(entries, carried) => {
+            let mut files: Vec<FileCheckpoint> = entries
                 .into_iter()
                 .map(|entry| {
                     Ok(FileCheckpoint {
@@ -234,6 +259,7 @@ fn perform(write: Write, checkpoints: &Checkpoints) -> std::io::Result<()> {
                     })
                 })
                 .collect::<std::io::Result<_>>()?;
+            files.extend(carried);
             checkpoints.save(files)
         }
     }
@@ -333,9 +359,32 @@ mod tests {
         let (write, done) = progress.next_write();
         assert!(done);
         assert!(
-            matches!(write, Write::Save(_)),
+            matches!(write, Write::Save(..)),
             "not forgotten after a nack"
         );
+    }
+
+    #[test]
+    fn checkpoints_of_files_not_opened_yet_are_kept_in_every_write() {
+        let earlier = FileCheckpoint {
+            path: "b.log".into(),
+            inode: Inode { dev: 1, ino: 2 },
+            fingerprint: Fingerprint { len: 0, crc32: 0 },
+            offset: 40,
+            line: 4,
+        };
+        let progress = Progress::resuming(vec![earlier.clone()]);
+        progress.state.lock().dirty = true;
+        let Write::Save(_, carried) = progress.next_write().0 else {
+            panic!("a write");
+        };
+        assert_eq!(carried, [earlier.clone()]);
+        assert_eq!(progress.take_checkpoint(|cp| cp.line == 4), Some(earlier));
+        progress.state.lock().dirty = true;
+        let Write::Save(_, carried) = progress.next_write().0 else {
+            panic!("a write");
+        };
+        assert!(carried.is_empty(), "taken by its file");
     }
 
     #[test]
