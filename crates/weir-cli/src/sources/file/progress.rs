@@ -378,7 +378,7 @@ mod tests {
         let Write::Save(_, carried) = progress.next_write().0 else {
             panic!("a write");
         };
-        assert_eq!(carried, [earlier.clone()]);
+        assert_eq!(carried, std::slice::from_ref(&earlier));
         assert_eq!(progress.take_checkpoint(|cp| cp.line == 4), Some(earlier));
         progress.state.lock().dirty = true;
         let Write::Save(_, carried) = progress.next_write().0 else {
