@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use weir_core::{PutError, Queue};
 
+use super::format;
 use super::log::{self, Recovered, SpillLog};
 use super::{SpillConfig, SpillError, SpillSync};
 use crate::accounting::Accounting;
@@ -274,7 +275,7 @@ async fn write_all<T: Serialize + Send + 'static>(
                 }
                 continue;
             }
-            wait_for_room(shared, encoded.len() as u64).await;
+            wait_for_room(shared, (format::HEADER + encoded.len()) as u64).await;
             let mut state = shared.state.lock();
             let tokens: Vec<AckToken> = record.acks.into_tokens().collect();
             let books = tokens.iter().filter(|t| t.counts()).count() as u32;
@@ -334,6 +335,7 @@ pub(crate) async fn run_reader<T: DeserializeOwned + Send + 'static>(
 ) {
     let torn = shared.torn.lock().take();
     if let Some((file, bytes)) = torn {
+        shared.stats.corrupt.fetch_add(1, Ordering::Relaxed);
         let reason = format!(
             "a torn record cut off the end of spill file {} at start",
             file.display()
