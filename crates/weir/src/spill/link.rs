@@ -230,6 +230,9 @@ async fn write_all<T: Serialize + Send + 'static>(
 ) -> Result<(), SpillError> {
     let sync = shared.config.sync;
     let mut sync_due: Option<Instant> = None;
+    // The ledger only spares a restart from replaying what finished: it is
+    // written at most every BATCH_SYNC_EVERY (and when segments go).
+    let mut last_ledger = Instant::now();
     let mut encoded = Vec::new();
     loop {
         let first = match sync_due {
@@ -305,7 +308,10 @@ async fn write_all<T: Serialize + Send + 'static>(
                     }
                 }
             }
-            state.log.write_ledger()?;
+            if last_ledger.elapsed() >= BATCH_SYNC_EVERY {
+                state.log.write_ledger()?;
+                last_ledger = Instant::now();
+            }
             drop(state);
             shared.data.notify_one();
         }
