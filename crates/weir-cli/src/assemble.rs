@@ -12,8 +12,8 @@ use weir::{BoxError, Pipeline, ReadyPipeline};
 use weir::spill::SpillConfig;
 
 use crate::connector::SourceContext;
-use crate::record::Payload;
 use crate::pipeline_file::PipelineConfig;
+use crate::record::Payload;
 use crate::sinks::dead_letter::DeadLetterOutput;
 use crate::stages::stage_names;
 

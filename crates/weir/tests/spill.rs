@@ -69,7 +69,12 @@ fn links(capacity: usize) -> LinkConfig {
 }
 
 fn gauge(report: &RunReport, stage: &str, name: &str) -> f64 {
-    let stage = report.snapshot.stages.iter().find(|s| &*s.name == stage).unwrap();
+    let stage = report
+        .snapshot
+        .stages
+        .iter()
+        .find(|s| &*s.name == stage)
+        .unwrap();
     stage.gauges.iter().find(|(n, _)| &**n == name).unwrap().1
 }
 
@@ -131,7 +136,11 @@ async fn records_come_back_in_order_and_finished_segments_are_deleted() {
         gauge(&report, "slow", "spill_replayed_total")
     );
     assert_eq!(gauge(&report, "slow", "spill_records_on_disk"), 0.0);
-    assert!(segments(dir.path()).is_empty(), "{:?}", segments(dir.path()));
+    assert!(
+        segments(dir.path()).is_empty(),
+        "{:?}",
+        segments(dir.path())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,7 +181,11 @@ async fn a_source_hears_spilled_once_synced_while_the_books_wait_for_delivery() 
     let outcomes = outcomes.lock().unwrap();
     let mut told: Vec<u64> = outcomes.iter().map(|(n, _)| *n).collect();
     told.sort_unstable();
-    assert_eq!(told, (0..200).collect::<Vec<_>>(), "each source record told once");
+    assert_eq!(
+        told,
+        (0..200).collect::<Vec<_>>(),
+        "each source record told once"
+    );
     assert_eq!(*out.lock().unwrap(), (0..200).collect::<Vec<_>>());
 }
 
@@ -202,7 +215,10 @@ async fn a_full_disk_budget_blocks_the_producer_and_drops_nothing() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (bytes, read) = on_disk();
     assert!(bytes <= 64.0 * 1024.0, "{bytes} bytes on disk");
-    assert!(read < 10_000, "the source was read {read} times: not blocked");
+    assert!(
+        read < 10_000,
+        "the source was read {read} times: not blocked"
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(on_disk().1, read, "the source is blocked");
     open.send(true).unwrap();
@@ -215,7 +231,12 @@ async fn a_full_disk_budget_blocks_the_producer_and_drops_nothing() {
 /// Runs `0..n` into a spill whose sink never writes, stops the run once
 /// `spilled` records are on disk, and returns the numbers the source
 /// heard were spilled.
-async fn stop_with_records_on_disk(dir: &Path, n: u64, spilled: usize, sync: SpillSync) -> Vec<u64> {
+async fn stop_with_records_on_disk(
+    dir: &Path,
+    n: u64,
+    spilled: usize,
+    sync: SpillSync,
+) -> Vec<u64> {
     let outcomes = Arc::new(Mutex::new(Vec::new()));
     let source = Told {
         next: 0,
@@ -282,10 +303,18 @@ async fn a_stopped_run_leaves_its_spilled_records_to_the_next_run() {
     }
     assert_eq!(report.accounting.received, out.len() as u64);
     assert_eq!(report.accounting.delivered, out.len() as u64);
-    let status = report.snapshot.stages.iter().find(|s| &*s.name == "out").unwrap();
+    let status = report
+        .snapshot
+        .stages
+        .iter()
+        .find(|s| &*s.name == "out")
+        .unwrap();
     let said = status.status.clone().unwrap_or_default();
     assert!(
-        said.contains(&format!("replaying {} records spilled by an earlier run", out.len())),
+        said.contains(&format!(
+            "replaying {} records spilled by an earlier run",
+            out.len()
+        )),
         "{said}"
     );
     assert!(segments(dir.path()).is_empty());
@@ -316,9 +345,17 @@ async fn a_torn_tail_and_a_flipped_byte_are_skipped_reported_and_counted() {
     assert_eq!(report.accounting.received, on_disk.len() as u64 + 1);
     assert!(report.accounting.balances(), "{}", report.accounting);
     assert_eq!(gauge(&report, "out", "spill_corrupt_total"), 2.0);
-    let said = report.snapshot.stages.iter().find(|s| &*s.name == "out").unwrap();
+    let said = report
+        .snapshot
+        .stages
+        .iter()
+        .find(|s| &*s.name == "out")
+        .unwrap();
     let said = said.status.clone().unwrap_or_default();
-    assert!(said.contains("cut a torn record (7 bytes) off the end of"), "{said}");
+    assert!(
+        said.contains("cut a torn record (7 bytes) off the end of"),
+        "{said}"
+    );
     let name = last.file_name().unwrap().to_string_lossy().to_string();
     assert!(said.contains(&name), "{said}");
     assert!(segments(dir.path()).is_empty());

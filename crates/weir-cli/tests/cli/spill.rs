@@ -50,7 +50,10 @@ fn pipeline(work: &Workdir, name: &str, rate: &str, links_extra: &str) -> PathBu
 
 /// Bytes in the segment files of the spill link into the throttle.
 fn spilled_bytes(data: &Path) -> u64 {
-    segments(data).iter().map(|p| p.metadata().map_or(0, |m| m.len())).sum()
+    segments(data)
+        .iter()
+        .map(|p| p.metadata().map_or(0, |m| m.len()))
+        .sum()
 }
 
 fn segments(data: &Path) -> Vec<PathBuf> {
@@ -91,11 +94,15 @@ fn a_file_source_reads_ahead_onto_disk_with_flat_memory_and_resumes_after_a_kill
     let data = work.path("data");
     let run = Running::start(&[&"run", &slow, &"--data-dir", &data, &"--quiet"]);
     // Memory once the spill is under way, then once it holds much more.
-    poll(Duration::from_secs(30), || (spilled_bytes(&data) > 20 * MIB).then_some(()))
-        .expect("the source reads ahead onto disk");
+    poll(Duration::from_secs(30), || {
+        (spilled_bytes(&data) > 20 * MIB).then_some(())
+    })
+    .expect("the source reads ahead onto disk");
     let early = run.rss_kib();
-    poll(Duration::from_secs(60), || (spilled_bytes(&data) > 150 * MIB).then_some(()))
-        .expect("hundreds of MB spill");
+    poll(Duration::from_secs(60), || {
+        (spilled_bytes(&data) > 150 * MIB).then_some(())
+    })
+    .expect("hundreds of MB spill");
     let late = run.rss_kib();
     let on_disk = spilled_bytes(&data);
     assert!(
@@ -117,7 +124,10 @@ fn a_file_source_reads_ahead_onto_disk_with_flat_memory_and_resumes_after_a_kill
     let text = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(text.contains("records spilled by an earlier run"), "{text}");
-    assert!(text.contains("spill_spilled_total"), "the summary shows the spill: {text}");
+    assert!(
+        text.contains("spill_spilled_total"),
+        "the summary shows the spill: {text}"
+    );
     let counts = counts(&work);
     assert_eq!(counts.len() as u64, LINES, "every line arrived");
     let duplicates: u64 = counts.values().map(|n| n - 1).sum();
@@ -138,8 +148,10 @@ fn a_torn_and_a_flipped_record_are_skipped_reported_and_counted() {
     let slow = pipeline(&work, "slow.toml", "100/s", "spill_sync = \"always\"");
     let data = work.path("data");
     let run = Running::start(&[&"run", &slow, &"--data-dir", &data, &"--quiet"]);
-    poll(Duration::from_secs(20), || (spilled_bytes(&data) > 100_000).then_some(()))
-        .expect("records spill");
+    poll(Duration::from_secs(20), || {
+        (spilled_bytes(&data) > 100_000).then_some(())
+    })
+    .expect("records spill");
     kill(&run);
     let _ = run.wait(Duration::from_secs(10));
     let files = segments(&data);
@@ -153,13 +165,27 @@ fn a_torn_and_a_flipped_record_are_skipped_reported_and_counted() {
     fs::write(last, &bytes).unwrap();
 
     let fast = pipeline(&work, "fast.toml", "10000000/s", "");
-    let output = weir(&[&"run", &fast, &"--data-dir", &data, &"--dead-letter", &work.path("dead.jsonl")])
-        .output()
-        .expect("run weir");
+    let output = weir(&[
+        &"run",
+        &fast,
+        &"--data-dir",
+        &data,
+        &"--dead-letter",
+        &work.path("dead.jsonl"),
+    ])
+    .output()
+    .expect("run weir");
     let text = stderr(&output);
-    assert_eq!(output.status.code(), Some(1), "dead letters: exit 1: {text}");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "dead letters: exit 1: {text}"
+    );
     let name = last.file_name().unwrap().to_string_lossy().to_string();
-    assert!(text.contains("cut a torn record (6 bytes) off the end of"), "{text}");
+    assert!(
+        text.contains("cut a torn record (6 bytes) off the end of"),
+        "{text}"
+    );
     assert!(text.contains(&name), "{text}");
     assert!(text.contains("spill_corrupt_total 2"), "{text}");
     let books = books(&text);
@@ -167,7 +193,11 @@ fn a_torn_and_a_flipped_record_are_skipped_reported_and_counted() {
     assert_eq!(books.received, books.delivered + 2, "{text}");
     let dead = work.lines("dead.jsonl");
     assert_eq!(dead.len(), 2);
-    assert!(dead.iter().any(|l| l.contains("a checksum that does not match")), "{dead:?}");
+    assert!(
+        dead.iter()
+            .any(|l| l.contains("a checksum that does not match")),
+        "{dead:?}"
+    );
     assert!(dead.iter().any(|l| l.contains("torn record")), "{dead:?}");
     // Every line arrived but perhaps the flipped one (the file source
     // reads it again if its checkpoint had not passed it yet).
@@ -207,12 +237,18 @@ fn validate_warns_when_a_spilling_source_cannot_replay() {
     );
     let output = weir(&[&"validate", &file]).output().expect("run weir");
     let text = stderr(&output);
-    assert!(text.contains("`stdin` source, which cannot replay"), "{text}");
+    assert!(
+        text.contains("`stdin` source, which cannot replay"),
+        "{text}"
+    );
     let file = work.write(
         "q.toml",
         "[source]\ntype = \"stdin\"\n[links]\nspill_sync = \"always\"\n[sink]\ntype = \"stdout\"\n",
     );
     let output = weir(&[&"validate", &file]).output().expect("run weir");
     let text = stderr(&output);
-    assert!(text.contains("no effect unless `when_full = \"spill\"`"), "{text}");
+    assert!(
+        text.contains("no effect unless `when_full = \"spill\"`"),
+        "{text}"
+    );
 }

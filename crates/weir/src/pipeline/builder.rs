@@ -22,11 +22,11 @@ use crate::io::{DeadLetterSink, LogDeadLetters, Sink, Source};
 use crate::metrics::stage::StageMetrics;
 use crate::metrics::Role;
 use crate::record::Record;
+use crate::spill::{self, SpillConfig, SpillError, SpillShared};
 use crate::stage::fan::{run_broadcast, run_merge};
 use crate::stage::spec::Work;
 use crate::stage::transform::Transform;
 use crate::stage::{Emit, RetryPolicy, Stage};
-use crate::spill::{self, SpillConfig, SpillError, SpillShared};
 use crate::RunReport;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -208,7 +208,9 @@ impl<T: Send + 'static> Flow<T> {
                 let mut readings = consumer.readings.lock();
                 readings.gauges.extend(spill::gauges(&shared));
                 if let Some(said) = shared.recovered.clone() {
-                    readings.status.get_or_insert_with(|| Arc::new(move || Some(said.clone())));
+                    readings
+                        .status
+                        .get_or_insert_with(|| Arc::new(move || Some(said.clone())));
                 }
             }
             let ahead = Queue::bounded((capacity / 2).max(1));
@@ -218,9 +220,9 @@ impl<T: Send + 'static> Flow<T> {
                 spill::run_writer(shared.clone(), ctx.clone(), ahead.clone(), behind.clone())
                     .boxed(),
             );
-            build.tasks.push(
-                spill::run_reader(shared, ctx, consumer.clone(), behind.clone()).boxed(),
-            );
+            build
+                .tasks
+                .push(spill::run_reader(shared, ctx, consumer.clone(), behind.clone()).boxed());
             (ahead, behind)
         }));
         Ok(self)

@@ -65,7 +65,10 @@ mod tests {
             let mut bad = bytes.clone();
             bad[at] ^= 0x10;
             let header = Header::parse(bad[..HEADER].try_into().unwrap());
-            assert!(!header.checks(&bad[HEADER..]), "byte {at} flipped unnoticed");
+            assert!(
+                !header.checks(&bad[HEADER..]),
+                "byte {at} flipped unnoticed"
+            );
         }
     }
 }

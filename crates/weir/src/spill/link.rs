@@ -28,6 +28,8 @@ use crate::record::Record;
 /// Records the writer takes from its queue at once (one flush, and under
 /// `batch` at most one fsync, for all of them).
 const WRITE_BATCH: usize = 256;
+/// Records the reader takes from the log at once (one lock for all).
+const READ_BATCH: usize = 64;
 /// The longest a record waits for its fsync under [`SpillSync::Batch`].
 pub const BATCH_SYNC_EVERY: Duration = Duration::from_millis(100);
 
@@ -116,11 +118,7 @@ impl SpillShared {
     /// built).
     pub(crate) fn open_log(config: &SpillConfig) -> Result<(SpillLog, Recovered), SpillError> {
         let segment_bytes = config.segment_bytes.min(config.max_bytes / 4).max(4096);
-        SpillLog::open(
-            &config.dir,
-            segment_bytes,
-            config.sync != SpillSync::Never,
-        )
+        SpillLog::open(&config.dir, segment_bytes, config.sync != SpillSync::Never)
     }
 
     pub(crate) fn new(
@@ -352,58 +350,60 @@ pub(crate) async fn run_reader<T: DeserializeOwned + Send + 'static>(
         let data = shared.data.notified();
         tokio::pin!(data);
         data.as_mut().enable();
-        let read = {
-            let mut state = shared.state.lock();
-            match take_next(&shared, &mut state) {
-                Ok(read) => read,
-                Err(error) => {
-                    drop(state);
-                    shared.fail(&ctx, &error);
-                    break;
+        let (batch, failed) = take_batch(&shared);
+        if let Some(error) = failed {
+            shared.fail(&ctx, &error);
+            break;
+        }
+        let mut stopped = false;
+        for read in batch {
+            match read {
+                Next::Wait { closed: true } => stopped = true,
+                Next::Wait { closed: false } => data.as_mut().await,
+                Next::Corrupt { file, bytes, why } => {
+                    shared.stats.corrupt.fetch_add(1, Ordering::Relaxed);
+                    let reason = format!("a spilled record with {why} in {}", file.display());
+                    tracing::warn!(link = %shared.stage, "spill: skipped {reason}");
+                    dead_letter(&shared, &ctx, &metrics, bytes, reason, Vec::new()).await;
                 }
-            }
-        };
-        match read {
-            Next::Wait { closed: true } => break,
-            Next::Wait { closed: false } => data.await,
-            Next::Corrupt { file, bytes, why } => {
-                shared.stats.corrupt.fetch_add(1, Ordering::Relaxed);
-                let reason = format!("a spilled record with {why} in {}", file.display());
-                tracing::warn!(link = %shared.stage, "spill: skipped {reason}");
-                dead_letter(&shared, &ctx, &metrics, bytes, reason, Vec::new()).await;
-            }
-            Next::Record {
-                seq,
-                payload,
-                tokens,
-            } => {
-                let mut tokens = tokens;
-                let watcher = shared.clone();
-                let watch_ctx = ctx.clone();
-                tokens.push(AckToken::watch(Box::new(move |outcome: &Outcome| {
-                    if outcome.is_final() {
-                        if let Err(error) = watcher.finished(seq) {
-                            watcher.fail(&watch_ctx, &error);
+                Next::Record {
+                    seq,
+                    payload,
+                    mut tokens,
+                } => {
+                    let watcher = shared.clone();
+                    let watch_ctx = ctx.clone();
+                    tokens.push(AckToken::watch(Box::new(move |outcome: &Outcome| {
+                        if outcome.is_final() {
+                            if let Err(error) = watcher.finished(seq) {
+                                watcher.fail(&watch_ctx, &error);
+                            }
                         }
-                    }
-                })));
-                match serde_json::from_slice::<T>(&payload) {
-                    Ok(value) => {
-                        let record = Record::new(ctx.next_id(), value, AckSet::from_tokens(tokens));
-                        shared.stats.replayed.fetch_add(1, Ordering::Relaxed);
-                        let put = output.put(record).await;
-                        shared.state.lock().in_hand = false;
-                        if put.is_err() {
-                            break;
+                    })));
+                    match serde_json::from_slice::<T>(&payload) {
+                        Ok(value) => {
+                            let record =
+                                Record::new(ctx.next_id(), value, AckSet::from_tokens(tokens));
+                            shared.stats.replayed.fetch_add(1, Ordering::Relaxed);
+                            if output.put(record).await.is_err() {
+                                stopped = true;
+                                break;
+                            }
                         }
-                    }
-                    Err(error) => {
-                        shared.state.lock().in_hand = false;
-                        let reason = format!("a spilled record that does not read back: {error}");
-                        dead_letter(&shared, &ctx, &metrics, payload, reason, tokens).await;
+                        Err(error) => {
+                            let reason =
+                                format!("a spilled record that does not read back: {error}");
+                            dead_letter(&shared, &ctx, &metrics, payload, reason, tokens).await;
+                        }
                     }
                 }
             }
+        }
+        // Only now may new records skip the disk: every record read is
+        // passed on.
+        shared.state.lock().in_hand = false;
+        if stopped {
+            break;
         }
     }
     output.shutdown();
@@ -423,6 +423,26 @@ enum Next {
     Wait {
         closed: bool,
     },
+}
+
+/// Takes up to [`READ_BATCH`] records from the log under one lock: a
+/// `Wait` alone, or records and corrupt bytes in order.
+fn take_batch(shared: &SpillShared) -> (Vec<Next>, Option<SpillError>) {
+    let mut state = shared.state.lock();
+    let mut batch = Vec::new();
+    while batch.len() < READ_BATCH {
+        match take_next(shared, &mut state) {
+            Ok(Next::Wait { closed }) => {
+                if batch.is_empty() {
+                    batch.push(Next::Wait { closed });
+                }
+                break;
+            }
+            Ok(next) => batch.push(next),
+            Err(error) => return (batch, Some(error)),
+        }
+    }
+    (batch, None)
 }
 
 fn take_next(shared: &SpillShared, state: &mut SpillState) -> Result<Next, SpillError> {

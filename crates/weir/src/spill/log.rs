@@ -148,10 +148,8 @@ impl SpillLog {
         let last_seq = kept.back().and_then(|s| s.last_seq).unwrap_or(0);
         let first = kept.front().map_or(0, |s| s.first_seq.saturating_sub(1));
         recovered.records = last_seq.saturating_sub(acked_through.max(first));
-        let next_seq = (last_seq.max(acked_through) + 1).max(
-            kept.back()
-                .map_or(1, |s| s.first_seq + 1),
-        );
+        let next_seq =
+            (last_seq.max(acked_through) + 1).max(kept.back().map_or(1, |s| s.first_seq + 1));
         let reader = Cursor {
             segment: kept.front().map_or(next_seq, |s| s.first_seq),
             offset: 0,
@@ -344,11 +342,7 @@ impl SpillLog {
             .first()
             .map_or(self.last_read_seq, |first| first - 1)
             .max(self.acked_through);
-        let deletable = self
-            .segments
-            .iter()
-            .take_while(|s| self.is_done(s))
-            .count();
+        let deletable = self.segments.iter().take_while(|s| self.is_done(s)).count();
         if deletable == 0 {
             return Ok(());
         }
@@ -398,9 +392,7 @@ impl SpillLog {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SpillError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(at(dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(at(dir))
 }
 
 /// The ledger's value; 0 (replay everything) if it is missing or damaged.
@@ -470,7 +462,10 @@ fn check_tail(segment: &mut Segment) -> Result<(Option<u64>, Option<Vec<u8>>), S
         if !whole {
             let bytes = fs::read(&path).map_err(at(&path))?;
             let torn = bytes[offset as usize..].to_vec();
-            let file = OpenOptions::new().write(true).open(&path).map_err(at(&path))?;
+            let file = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(at(&path))?;
             file.set_len(offset).map_err(at(&path))?;
             file.sync_all().map_err(at(&path))?;
             segment.len = offset;
