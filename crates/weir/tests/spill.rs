@@ -117,7 +117,7 @@ async fn records_come_back_in_order_and_finished_segments_are_deleted() {
         .stage(
             "slow",
             weir::stage::Stage::map(|n: u64| {
-                if n % 1000 == 0 {
+                if n.is_multiple_of(1000) {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 Ok(n)
