@@ -20,6 +20,7 @@ mod outage;
 mod pipeline;
 mod queue;
 mod report;
+mod spill;
 
 use std::process::ExitCode;
 
@@ -85,6 +86,11 @@ pub const SUITES: &[Suite] = &[
         name: "outage",
         about: "a 10 s outage in a 30 s run: dead letters, duplicates, recovery time",
         run: outage::run,
+    },
+    Suite {
+        name: "spill",
+        about: "spill links: write + replay vs buffered appends and SQLite WAL; a never-full spill link vs block",
+        run: spill::run,
     },
     Suite {
         name: "cli",

@@ -9,8 +9,11 @@ use std::path::{Path, PathBuf};
 use tokio::task::JoinHandle;
 use weir::{BoxError, Pipeline, ReadyPipeline};
 
+use weir::spill::SpillConfig;
+
 use crate::connector::SourceContext;
 use crate::pipeline_file::PipelineConfig;
+use crate::record::Payload;
 use crate::sinks::dead_letter::DeadLetterOutput;
 use crate::stages::stage_names;
 
@@ -66,12 +69,30 @@ pub(crate) async fn assemble(
     let mut flow = Pipeline::builder()
         .links(config.links.link_config())
         .source(source_spec.kind(), source);
+    let spill = |flow: weir::Flow<Payload>, into: &str| match config.links.spill() {
+        None => Ok(flow),
+        Some(settings) => {
+            let dir = context
+                .data_dir
+                .as_ref()
+                .ok_or("links spill, but no data directory is open")?
+                .subdir("spill")?
+                .join(format!("into-{into}"));
+            let mut spill = SpillConfig::new(dir);
+            spill.max_bytes = settings.max_bytes.0;
+            spill.sync = settings.sync;
+            flow.spill(spill).map_err(BoxError::from)
+        }
+    };
+    let links_span = config.links.when_full.as_ref().map(|w| w.span());
     for (stage, name) in config.stages.iter().zip(stage_names(&config.stages)) {
         let built = stage
             .build(&name)
             .map_err(fail(&format!("stage {name}"), &stage.span))?;
+        flow = spill(flow, &name).map_err(fail(&format!("link into {name}"), &links_span))?;
         flow = flow.stage(&name, built);
     }
+    flow = spill(flow, "sink").map_err(fail("link into the sink", &links_span))?;
     let sink_config = &config.sink;
     let sink = sink_config
         .spec

@@ -34,6 +34,9 @@ impl Accounting {
             Outcome::DeadLettered { .. } => &self.dead_lettered,
             Outcome::Dropped { .. } => &self.dropped,
             Outcome::Nacked => &self.nacked,
+            // Only sources hear it: the books count the spilled record's
+            // final outcome (see `AckToken::hand_off`).
+            Outcome::Spilled { .. } => return,
         }
         .fetch_add(1, Ordering::Relaxed);
     }

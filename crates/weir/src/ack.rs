@@ -11,9 +11,13 @@
 //! A token dropped without being finished (a record abandoned at shutdown, or
 //! lost to a bug) finishes as [`Outcome::Nacked`], so a durable source can
 //! deliver it again and the run's accounting still balances.
+//!
+//! A spill link ([`crate::spill`]) may *hand off* a token once the record is
+//! synced to disk: the source hears [`Outcome::Spilled`] then (it may commit
+//! the record), while the books wait for the record's real outcome when it
+//! leaves the spill and finishes.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -48,20 +52,29 @@ pub enum Outcome {
     },
     /// Abandoned unfinished (shutdown): never committed; deliver it again.
     Nacked,
+    /// Written to a spill link's disk and synced under its sync policy: the
+    /// spill now answers for it, so the source may commit it. Only sources
+    /// hear this outcome; the books count the record's final outcome when it
+    /// leaves the spill and finishes.
+    Spilled {
+        /// The stage whose input link spilled it.
+        stage: Arc<str>,
+    },
 }
 
 impl Outcome {
     /// How serious the outcome is; a record split into parts finishes with
-    /// its most serious part's outcome. Nacked (4) > dead-lettered (3) >
-    /// dropped (2) > delivered (1) > filtered (0): a record is "filtered"
-    /// only if every part of it was.
+    /// its most serious part's outcome. Nacked (5) > dead-lettered (4) >
+    /// dropped (3) > spilled (2) > delivered (1) > filtered (0): a record is
+    /// "filtered" only if every part of it was.
     pub fn severity(&self) -> u8 {
         match self {
             Outcome::Filtered { .. } => 0,
             Outcome::Delivered => 1,
-            Outcome::Dropped { .. } => 2,
-            Outcome::DeadLettered { .. } => 3,
-            Outcome::Nacked => 4,
+            Outcome::Spilled { .. } => 2,
+            Outcome::Dropped { .. } => 3,
+            Outcome::DeadLettered { .. } => 4,
+            Outcome::Nacked => 5,
         }
     }
 
@@ -82,6 +95,7 @@ impl fmt::Display for Outcome {
             }
             Outcome::Dropped { stage, policy } => write!(f, "dropped at {stage} ({policy})"),
             Outcome::Nacked => f.write_str("nacked"),
+            Outcome::Spilled { stage } => write!(f, "spilled to disk at {stage}"),
         }
     }
 }
@@ -136,17 +150,41 @@ impl From<weir_core::DropReason> for DropPolicy {
 pub type AckCallback = Box<dyn FnOnce(&Outcome) + Send>;
 
 struct AckShared {
-    /// Parts not yet finished.
-    pending: AtomicUsize,
-    /// The most serious outcome so far, and the callback still to call.
-    state: Mutex<(Option<Outcome>, Option<AckCallback>)>,
-    accounting: Arc<Accounting>,
+    state: Mutex<AckState>,
+    /// The books this record counts in; `None` for a token that only
+    /// watches a record (a spill link learning that a replayed record
+    /// finished).
+    accounting: Option<Arc<Accounting>>,
+}
+
+struct AckState {
+    /// Parts not yet finished: the books wait for these.
+    pending: usize,
+    /// Parts neither finished nor handed off: the source waits for these.
+    unsettled: usize,
+    /// The most serious outcome of the finished parts, for the books.
+    worst: Option<Outcome>,
+    /// The most serious outcome the source will hear (handed-off parts count
+    /// as [`Outcome::Spilled`]).
+    source_worst: Option<Outcome>,
+    callback: Option<AckCallback>,
+}
+
+fn keep_worst(slot: &mut Option<Outcome>, outcome: Outcome) {
+    if slot
+        .as_ref()
+        .is_none_or(|worst| outcome.severity() > worst.severity())
+    {
+        *slot = Some(outcome);
+    }
 }
 
 /// The acknowledgement of one part of one source record. Finish it with
 /// [`AckToken::finish`]; dropping it unfinished nacks it.
 pub struct AckToken {
     shared: Option<Arc<AckShared>>,
+    /// Whether this part was handed off to a spill (the source was told).
+    handed_off: bool,
 }
 
 impl fmt::Debug for AckToken {
@@ -160,13 +198,85 @@ impl fmt::Debug for AckToken {
 impl AckToken {
     pub(crate) fn new(accounting: Arc<Accounting>, callback: Option<AckCallback>) -> Self {
         accounting.record_in();
+        Self::with(Some(accounting), callback)
+    }
+
+    fn with(accounting: Option<Arc<Accounting>>, callback: Option<AckCallback>) -> Self {
         AckToken {
             shared: Some(Arc::new(AckShared {
-                pending: AtomicUsize::new(1),
-                state: Mutex::new((None, callback)),
+                state: Mutex::new(AckState {
+                    pending: 1,
+                    unsettled: 1,
+                    worst: None,
+                    source_worst: None,
+                    callback,
+                }),
                 accounting,
             })),
+            handed_off: false,
         }
+    }
+
+    /// A token for a record the books already counted in (a record handed
+    /// off to a spill and read back in the same run): finishing it counts
+    /// its outcome, with no new record in.
+    pub(crate) fn owed(accounting: Arc<Accounting>) -> Self {
+        Self::with(Some(accounting), None)
+    }
+
+    /// A token outside the books whose `callback` learns when the record
+    /// carrying it finished.
+    pub(crate) fn watch(callback: AckCallback) -> Self {
+        Self::with(None, Some(callback))
+    }
+
+    /// Whether the token counts in the books (every token but a watch).
+    pub(crate) fn counts(&self) -> bool {
+        self.shared.as_ref().is_some_and(|s| s.accounting.is_some())
+    }
+
+    /// Hands this part off to the spill link at `stage`: when no other
+    /// part of the source record is still unsettled, the source hears
+    /// [`Outcome::Spilled`] (or a more serious outcome of another part).
+    ///
+    /// Returns `None` when nothing but the books' count is left to keep:
+    /// the record had no other part, so the caller owes the books one
+    /// record (see [`AckToken::owed`]) and keeps nothing in memory.
+    /// Otherwise returns the part, to be finished as usual later.
+    pub(crate) fn hand_off(mut self, stage: &Arc<str>) -> Option<AckToken> {
+        let shared = self.shared.take()?;
+        if self.handed_off {
+            self.shared = Some(shared);
+            return Some(self);
+        }
+        let mut state = shared.state.lock();
+        keep_worst(
+            &mut state.source_worst,
+            Outcome::Spilled {
+                stage: stage.clone(),
+            },
+        );
+        state.unsettled -= 1;
+        let told = if state.unsettled == 0 {
+            state
+                .callback
+                .take()
+                .map(|callback| (callback, state.source_worst.clone()))
+        } else {
+            None
+        };
+        let alone = state.pending == 1 && state.worst.is_none() && shared.accounting.is_some();
+        drop(state);
+        if let Some((callback, Some(outcome))) = told {
+            callback(&outcome);
+        }
+        if alone {
+            return None;
+        }
+        Some(AckToken {
+            shared: Some(shared),
+            handed_off: true,
+        })
     }
 
     /// Splits this token into `parts` tokens (0 finishes it as filtered by
@@ -180,10 +290,18 @@ impl AckToken {
         }
         let mut this = self;
         let shared = this.shared.take().expect("an unfinished token");
-        shared.pending.fetch_add(parts - 1, Ordering::AcqRel);
+        let handed_off = this.handed_off;
+        {
+            let mut state = shared.state.lock();
+            state.pending += parts - 1;
+            if !handed_off {
+                state.unsettled += parts - 1;
+            }
+        }
         (0..parts)
             .map(|_| AckToken {
                 shared: Some(shared.clone()),
+                handed_off,
             })
             .collect()
     }
@@ -191,27 +309,34 @@ impl AckToken {
     /// Finishes this part with `outcome`.
     pub fn finish(mut self, outcome: Outcome) {
         if let Some(shared) = self.shared.take() {
-            Self::finish_shared(&shared, outcome);
+            Self::finish_shared(&shared, outcome, self.handed_off);
         }
     }
 
-    fn finish_shared(shared: &AckShared, outcome: Outcome) {
+    fn finish_shared(shared: &AckShared, outcome: Outcome, handed_off: bool) {
         let mut state = shared.state.lock();
-        if state
-            .0
-            .as_ref()
-            .is_none_or(|worst| outcome.severity() > worst.severity())
-        {
-            state.0 = Some(outcome);
+        if !handed_off {
+            keep_worst(&mut state.source_worst, outcome.clone());
+            state.unsettled -= 1;
         }
-        if shared.pending.fetch_sub(1, Ordering::AcqRel) != 1 {
-            return;
-        }
-        let outcome = state.0.take().expect("an outcome was just recorded");
-        let callback = state.1.take();
+        keep_worst(&mut state.worst, outcome);
+        state.pending -= 1;
+        let told = if state.unsettled == 0 {
+            state.callback.take()
+        } else {
+            None
+        };
+        let source_outcome = told.as_ref().and(state.source_worst.clone());
+        let books = if state.pending == 0 {
+            state.worst.take()
+        } else {
+            None
+        };
         drop(state);
-        shared.accounting.record_outcome(&outcome);
-        if let Some(callback) = callback {
+        if let (Some(books), Some(accounting)) = (&books, &shared.accounting) {
+            accounting.record_outcome(books);
+        }
+        if let (Some(callback), Some(outcome)) = (told, source_outcome) {
             callback(&outcome);
         }
     }
@@ -220,7 +345,7 @@ impl AckToken {
 impl Drop for AckToken {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.take() {
-            Self::finish_shared(&shared, Outcome::Nacked);
+            Self::finish_shared(&shared, Outcome::Nacked, self.handed_off);
         }
     }
 }
@@ -232,6 +357,14 @@ pub struct AckSet(SmallVec<[AckToken; 1]>);
 impl AckSet {
     pub(crate) fn one(token: AckToken) -> Self {
         AckSet(smallvec::smallvec![token])
+    }
+
+    pub(crate) fn from_tokens(tokens: impl IntoIterator<Item = AckToken>) -> Self {
+        AckSet(tokens.into_iter().collect())
+    }
+
+    pub(crate) fn into_tokens(self) -> impl Iterator<Item = AckToken> {
+        self.0.into_iter()
     }
 
     pub(crate) fn merge(sets: impl IntoIterator<Item = AckSet>) -> Self {
@@ -258,7 +391,7 @@ impl AckSet {
 
     /// How many source records this set stands for (parts of them).
     pub(crate) fn len(&self) -> usize {
-        self.0.len()
+        self.0.iter().filter(|token| token.counts()).count()
     }
 }
 

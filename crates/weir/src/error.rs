@@ -30,6 +30,14 @@ pub enum PipelineError {
     /// there were nacked.
     #[error("dead-letter output failed: {0}")]
     DeadLetterFailed(String),
+    /// A spill link could not write or read its disk.
+    #[error("spill link into {stage} failed: {reason}")]
+    SpillFailed {
+        /// The stage whose input link spills.
+        stage: Arc<str>,
+        /// The error.
+        reason: String,
+    },
     /// A task of the engine panicked outside any stage function.
     #[error("engine task failed: {0}")]
     Internal(String),

@@ -44,6 +44,7 @@ pub mod metrics;
 mod pipeline;
 mod record;
 mod report;
+pub mod spill;
 pub mod stage;
 
 pub use accounting::{Accounting, AccountingSnapshot};

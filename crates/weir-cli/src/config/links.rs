@@ -1,12 +1,18 @@
 //! `[links]`: the capacity and overflow policy of every link between two
-//! components of the pipeline.
+//! components of the pipeline, and where a spilling link writes.
 
 use std::num::NonZeroUsize;
 
 use serde::Deserialize;
 use serde_spanned::Spanned;
+use weir::spill::SpillSync;
 use weir::LinkConfig;
 use weir_core::Overflow;
+
+use super::ByteSize;
+
+/// The default disk budget of a spilling link.
+pub const DEFAULT_SPILL_MAX_BYTES: ByteSize = ByteSize(1 << 30);
 
 /// The `[links]` table.
 #[derive(Debug, Clone, Deserialize)]
@@ -18,6 +24,12 @@ pub struct LinksConfig {
     /// What a full link does (default: block, i.e. backpressure).
     #[serde(default)]
     pub when_full: Option<Spanned<WhenFull>>,
+    /// The disk budget of each spilling link (default 1 GiB).
+    #[serde(default)]
+    pub spill_max_bytes: Option<Spanned<ByteSize>>,
+    /// When a spilling link fsyncs (default `batch`).
+    #[serde(default)]
+    pub spill_sync: Option<Spanned<SpillSyncConfig>>,
 }
 
 impl Default for LinksConfig {
@@ -25,8 +37,43 @@ impl Default for LinksConfig {
         LinksConfig {
             capacity: default_capacity(),
             when_full: None,
+            spill_max_bytes: None,
+            spill_sync: None,
         }
     }
+}
+
+/// `spill_sync`: when a spilling link fsyncs, and so when a record's source
+/// hears it was handed off (see [`weir::spill::SpillSync`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpillSyncConfig {
+    /// One fsync per batch of records, at most 100 ms apart.
+    #[default]
+    Batch,
+    /// One fsync per record.
+    Always,
+    /// No fsync: survives the process being killed, not a power loss.
+    Never,
+}
+
+impl From<SpillSyncConfig> for SpillSync {
+    fn from(sync: SpillSyncConfig) -> Self {
+        match sync {
+            SpillSyncConfig::Batch => SpillSync::Batch,
+            SpillSyncConfig::Always => SpillSync::Always,
+            SpillSyncConfig::Never => SpillSync::Never,
+        }
+    }
+}
+
+/// Where and how much a spilling link writes, from `[links]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpillSettings {
+    /// The disk budget of each link.
+    pub max_bytes: ByteSize,
+    /// When it fsyncs.
+    pub sync: SpillSync,
 }
 
 fn default_capacity() -> Spanned<NonZeroUsize> {
@@ -47,18 +94,22 @@ pub enum WhenFull {
     DropNewest,
     /// Refuse the new record (counted as dropped, with the policy `reject`).
     Reject,
+    /// Write the record to disk (in the data directory), up to
+    /// `spill_max_bytes`, then block; the consumer reads it back in order.
+    Spill,
 }
 
 impl WhenFull {
     /// Whether the policy discards records. In a pipeline a rejected record
     /// is discarded too: no producer can hand it to anyone else.
     pub fn drops(self) -> bool {
-        self != WhenFull::Block
+        !matches!(self, WhenFull::Block | WhenFull::Spill)
     }
 
     fn overflow(self) -> Overflow {
         match self {
-            WhenFull::Block => Overflow::Block,
+            // A spilling link's memory part blocks while it writes to disk.
+            WhenFull::Block | WhenFull::Spill => Overflow::Block,
             WhenFull::DropOldest => Overflow::DropOldest,
             WhenFull::DropNewest => Overflow::DropNewest,
             WhenFull::Reject => Overflow::Reject,
@@ -72,6 +123,21 @@ impl LinksConfig {
         self.when_full
             .as_ref()
             .map_or(WhenFull::default(), |w| *w.get_ref())
+    }
+
+    /// The spill settings, if links spill.
+    pub fn spill(&self) -> Option<SpillSettings> {
+        (self.when_full() == WhenFull::Spill).then(|| SpillSettings {
+            max_bytes: self
+                .spill_max_bytes
+                .as_ref()
+                .map_or(DEFAULT_SPILL_MAX_BYTES, |b| *b.get_ref()),
+            sync: self
+                .spill_sync
+                .as_ref()
+                .map_or(SpillSyncConfig::default(), |s| *s.get_ref())
+                .into(),
+        })
     }
 
     /// The engine's link settings.

@@ -165,7 +165,7 @@ impl PipelineConfig {
     /// Whether a component keeps state, so the run needs its data
     /// directory open and locked.
     pub(crate) fn keeps_state(&self) -> bool {
-        self.source.spec.keeps_state()
+        self.source.spec.keeps_state() || self.links.spill().is_some()
     }
 }
 

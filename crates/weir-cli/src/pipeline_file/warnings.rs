@@ -1,6 +1,8 @@
 //! Choices that are valid but defeat backpressure or bounded memory; `weir
 //! validate` (and `weir run`, unless `--quiet`) warns about them.
 
+use serde_spanned::Spanned;
+
 use super::PipelineConfig;
 use crate::config::Located;
 
@@ -19,6 +21,31 @@ pub(crate) fn warnings(config: &PipelineConfig, dead_letter_given: bool) -> Vec<
                 span,
                 "a dropping `when_full` discards records whenever a link is full, and with no \
                  dead-letter file nothing but a count is kept of them; `block` keeps them all",
+            ));
+        }
+    }
+    let spills = config.links.spill().is_some();
+    if let (true, Some(when_full)) = (spills, &config.links.when_full) {
+        if !config.source.spec.keeps_state() {
+            found.push(file.locate(
+                Some(when_full.span()),
+                &format!(
+                    "`when_full = \"spill\"` with a `{}` source, which cannot replay: what \
+                     is on disk survives a crash, what is only in memory (links, stages) is lost",
+                    config.source.spec.kind()
+                ),
+            ));
+        }
+    }
+    let spill_keys = [
+        config.links.spill_max_bytes.as_ref().map(Spanned::span),
+        config.links.spill_sync.as_ref().map(Spanned::span),
+    ];
+    for span in spill_keys.into_iter().flatten() {
+        if !spills {
+            found.push(file.locate(
+                Some(span),
+                "this spill setting has no effect unless `when_full = \"spill\"`",
             ));
         }
     }

@@ -60,7 +60,9 @@ pub fn tally(records: usize) -> (Vec<AckCallback>, oneshot::Receiver<OutcomeCoun
             Box::new(move |outcome: &Outcome| {
                 let mut counts = tally.counts.lock();
                 match outcome {
-                    Outcome::Delivered => counts.delivered += 1,
+                    // Spilled: synced to a spill link's disk, which now
+                    // answers for it: accepted as delivered.
+                    Outcome::Delivered | Outcome::Spilled { .. } => counts.delivered += 1,
                     Outcome::DeadLettered { .. } => counts.dead_lettered += 1,
                     Outcome::Dropped { .. } => counts.dropped += 1,
                     Outcome::Filtered { .. } => counts.filtered += 1,

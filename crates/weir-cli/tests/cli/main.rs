@@ -20,4 +20,5 @@ mod metrics_and_report;
 mod outage;
 mod promises;
 mod sigterm;
+mod spill;
 mod tcp_backpressure;

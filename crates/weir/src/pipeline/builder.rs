@@ -22,11 +22,14 @@ use crate::io::{DeadLetterSink, LogDeadLetters, Sink, Source};
 use crate::metrics::stage::StageMetrics;
 use crate::metrics::Role;
 use crate::record::Record;
+use crate::spill::{self, SpillConfig, SpillError, SpillShared};
 use crate::stage::fan::{run_broadcast, run_merge};
 use crate::stage::spec::Work;
 use crate::stage::transform::Transform;
 use crate::stage::{Emit, RetryPolicy, Stage};
 use crate::RunReport;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 /// The capacity and overflow policy of a link between two components.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +119,7 @@ impl PipelineBuilder {
         Flow {
             build,
             producer_metrics: metrics.clone(),
+            spill: None,
             producer: Box::new(move |build, output| {
                 build
                     .tasks
@@ -158,12 +162,19 @@ type LinkQueue<T> = Queue<Record<T>>;
 /// The last component added, waiting to be given its output link.
 type Producer<T> = Box<dyn FnOnce(&mut Build, Queue<Record<T>>) + Send>;
 
+/// A spill link asked for with [`Flow::spill`], waiting for its consumer:
+/// given the link's capacity and the consumer, starts the link's tasks and
+/// returns its two ends (the producer's, the consumer's).
+type SpillMaker<T> =
+    Box<dyn FnOnce(&mut Build, usize, &Arc<StageMetrics>) -> (LinkQueue<T>, LinkQueue<T>) + Send>;
+
 /// A pipeline under construction whose records are, at this point, `T`s.
 #[must_use = "a flow does nothing until it has a sink and is run"]
 pub struct Flow<T> {
     build: Build,
     producer: Producer<T>,
     producer_metrics: Arc<StageMetrics>,
+    spill: Option<SpillMaker<T>>,
 }
 
 impl<T: Send + 'static> Flow<T> {
@@ -173,31 +184,87 @@ impl<T: Send + 'static> Flow<T> {
         self
     }
 
+    /// Makes the next link a spill link ([`crate::spill`]): its memory part
+    /// holds the link's capacity, and when that is full, records go to a
+    /// log in `config.dir` instead of blocking the producer, up to
+    /// `config.max_bytes`; the consumer gets them back in order.
+    ///
+    /// # Errors
+    /// The directory cannot be created, read or locked (another run uses
+    /// it).
+    pub fn spill(mut self, config: SpillConfig) -> Result<Self, SpillError>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let opened = SpillShared::open_log(&config)?;
+        self.spill = Some(Box::new(move |build, capacity, consumer| {
+            let shared = SpillShared::new(
+                opened,
+                config,
+                consumer.name.clone(),
+                build.ctx.accounting.clone(),
+            );
+            {
+                let mut readings = consumer.readings.lock();
+                readings.gauges.extend(spill::gauges(&shared));
+                if let Some(said) = shared.recovered.clone() {
+                    readings
+                        .status
+                        .get_or_insert_with(|| Arc::new(move || Some(said.clone())));
+                }
+            }
+            let ahead = Queue::bounded((capacity / 2).max(1));
+            let behind = Queue::bounded((capacity - capacity / 2).max(1));
+            let ctx = build.ctx.clone();
+            build.tasks.push(
+                spill::run_writer(shared.clone(), ctx.clone(), ahead.clone(), behind.clone())
+                    .boxed(),
+            );
+            build
+                .tasks
+                .push(spill::run_reader(shared, ctx, consumer.clone(), behind.clone()).boxed());
+            (ahead, behind)
+        }));
+        Ok(self)
+    }
+
     /// Joins the last component to a new one, `consumer`, by a link, and
     /// returns the link for the consumer to read.
-    fn connect(mut self, consumer: &StageMetrics) -> (Build, Queue<Record<T>>) {
+    fn connect(mut self, consumer: &Arc<StageMetrics>) -> (Build, Queue<Record<T>>) {
         let config = self
             .build
             .next_link
             .take()
             .unwrap_or(self.build.default_link);
-        let queue = link_queue(config, consumer.name.clone());
+        let spilled = self.spill.is_some();
+        let (ahead, queue) = match self.spill.take() {
+            Some(make) => make(&mut self.build, config.capacity.max(1), consumer),
+            None => {
+                let queue = link_queue(config, consumer.name.clone());
+                (queue.clone(), queue)
+            }
+        };
         let probe = |queue: &Queue<Record<T>>| {
             let queue = queue.clone();
             Box::new(move || queue.stats()) as crate::metrics::stage::QueueProbe
         };
         consumer.inputs.lock().push(probe(&queue));
-        self.producer_metrics.outputs.lock().push(probe(&queue));
-        (self.producer)(&mut self.build, queue.clone());
-        let held = queue.clone();
-        self.build.links.push(Link {
-            consumer: consumer.name.clone(),
-            len: Box::new(move || held.len()),
-            abandon: {
-                let queue = queue.clone();
-                Box::new(move || drop(queue.shutdown_immediate()))
-            },
-        });
+        self.producer_metrics.outputs.lock().push(probe(&ahead));
+        (self.producer)(&mut self.build, ahead.clone());
+        for end in [&ahead, &queue] {
+            let held = end.clone();
+            self.build.links.push(Link {
+                consumer: consumer.name.clone(),
+                len: Box::new(move || held.len()),
+                abandon: {
+                    let queue = end.clone();
+                    Box::new(move || drop(queue.shutdown_immediate()))
+                },
+            });
+            if !spilled {
+                break; // one queue, both ends
+            }
+        }
         (self.build, queue)
     }
 
@@ -223,6 +290,7 @@ impl<T: Send + 'static> Flow<T> {
         Flow {
             build,
             producer_metrics: metrics,
+            spill: None,
             producer: Box::new(move |build, output| {
                 let done = stage_metrics.clone();
                 build.spawn_component(&done, run(stage_metrics, ctx, input, output));
@@ -246,7 +314,10 @@ impl<T: Send + 'static> Flow<T> {
             Role::Stage,
             workers,
             move |metrics, ctx, input, output| {
-                *metrics.readings.lock() = std::mem::take(&mut stage.readings);
+                metrics
+                    .readings
+                    .lock()
+                    .merge(std::mem::take(&mut stage.readings));
                 Transform {
                     name: name_arc,
                     stage,
@@ -338,6 +409,7 @@ impl<T: Send + 'static> Flow<T> {
             let start = Flow {
                 build,
                 producer_metrics: fork.clone(),
+                spill: None,
                 producer: Box::new(move |_build, queue| slot.lock()[i] = Some(queue)),
             };
             let (rest, end) = branch(start).connect(&merge);
@@ -357,6 +429,7 @@ impl<T: Send + 'static> Flow<T> {
         Flow {
             build,
             producer_metrics: merge,
+            spill: None,
             producer: Box::new(move |build, output| {
                 let done = merge_metrics.clone();
                 build.spawn_component(&done, run_merge(ctx, merge_metrics, ends, output));

@@ -121,6 +121,16 @@ pub(crate) struct Readings {
     pub(crate) retries: Option<Arc<dyn Fn() -> u64 + Send + Sync>>,
 }
 
+impl Readings {
+    /// Adds `other`'s gauges to these; its status and retries win where it
+    /// has them (a stage's own readings over its input link's).
+    pub(crate) fn merge(&mut self, other: Readings) {
+        self.gauges.extend(other.gauges);
+        self.status = other.status.or(self.status.take());
+        self.retries = other.retries.or(self.retries.take());
+    }
+}
+
 impl<T: Send + 'static, U: Send + 'static> Stage<T, U> {
     fn new(function: StageFn<T, U>) -> Self {
         Self::with_work(Work::Each(function))

@@ -86,6 +86,7 @@ pub fn tally(outcomes: &Outcomes) -> [u64; 5] {
             Outcome::DeadLettered { .. } => 2,
             Outcome::Dropped { .. } => 3,
             Outcome::Nacked => 4,
+            Outcome::Spilled { .. } => unreachable!("no pipeline tallied here spills"),
         }] += 1;
     }
     counts

@@ -46,6 +46,7 @@ impl Kind {
             Outcome::DeadLettered { .. } => Kind::DeadLettered,
             Outcome::Dropped { .. } => Kind::Dropped,
             Outcome::Nacked => Kind::Nacked,
+            Outcome::Spilled { .. } => unreachable!("no pipeline checked by the oracle spills"),
         }
     }
 }

@@ -1,0 +1,514 @@
+//! The running spill link: a writer task between the producer's queue and
+//! the log (or straight to the consumer's queue while nothing is on disk),
+//! and a reader task from the log to the consumer's queue.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use weir_core::{PutError, Queue};
+
+use super::format;
+use super::log::{self, Recovered, SpillLog};
+use super::{SpillConfig, SpillError, SpillSync};
+use crate::accounting::Accounting;
+use crate::ack::{AckSet, AckToken, Outcome};
+use crate::error::PipelineError;
+use crate::io::DeadPayload;
+use crate::metrics::stage::StageMetrics;
+use crate::pipeline::context::RunContext;
+use crate::record::Record;
+
+/// Records the writer takes from its queue at once (one flush, and under
+/// `batch` at most one fsync, for all of them).
+const WRITE_BATCH: usize = 256;
+/// Records the reader takes from the log at once (one lock for all).
+const READ_BATCH: usize = 64;
+/// The longest a record waits for its fsync under [`SpillSync::Batch`].
+pub const BATCH_SYNC_EVERY: Duration = Duration::from_millis(100);
+
+/// A spill link's counters, read by its gauges.
+#[derive(Debug, Default)]
+pub(crate) struct SpillStats {
+    pub(crate) records_on_disk: AtomicU64,
+    pub(crate) bytes_on_disk: AtomicU64,
+    pub(crate) spilled: AtomicU64,
+    pub(crate) replayed: AtomicU64,
+    pub(crate) corrupt: AtomicU64,
+}
+
+struct SpillState {
+    log: SpillLog,
+    /// The tokens of records on disk that still need them in memory (not
+    /// yet synced, or parts of split records), by sequence number.
+    debts: HashMap<u64, Vec<AckToken>>,
+    /// Records written since the last sync (their tokens not handed off).
+    unsynced: Vec<u64>,
+    /// Records of this run on disk whose books are owed without a token
+    /// (see `AckToken::hand_off`): nacked if the run ends first.
+    owed: u64,
+    /// The reader holds a record it took from disk and has not yet passed
+    /// on.
+    in_hand: bool,
+    input_closed: bool,
+    accounting: Arc<Accounting>,
+}
+
+impl SpillState {
+    /// Whether a new record may skip the disk: nothing older is on disk or
+    /// on its way from it.
+    fn bypass(&self) -> bool {
+        self.log.unread == 0 && !self.in_hand
+    }
+
+    /// Hands off the tokens of every record written since the last sync.
+    fn settle(&mut self, stage: &Arc<str>) {
+        for seq in std::mem::take(&mut self.unsynced) {
+            let Some(tokens) = self.debts.remove(&seq) else {
+                continue; // already read back
+            };
+            let mut kept = Vec::new();
+            for token in tokens {
+                match token.hand_off(stage) {
+                    Some(token) => kept.push(token),
+                    None => self.owed += 1,
+                }
+            }
+            if !kept.is_empty() {
+                self.debts.insert(seq, kept);
+            }
+        }
+    }
+}
+
+impl Drop for SpillState {
+    fn drop(&mut self) {
+        // Records still on disk stay there for the next run; this run's
+        // books call them nacked (the next run counts them in again).
+        for _ in 0..self.owed {
+            self.accounting.record_outcome(&Outcome::Nacked);
+        }
+        let _ = self.log.flush();
+        let _ = self.log.write_ledger();
+    }
+}
+
+pub(crate) struct SpillShared {
+    state: Mutex<SpillState>,
+    /// Wakes the reader: records were written, or the input closed.
+    data: Notify,
+    /// Wakes the writer: segments were deleted.
+    room: Notify,
+    pub(crate) stats: Arc<SpillStats>,
+    config: SpillConfig,
+    stage: Arc<str>,
+    /// What opening found, in words, for the link's status.
+    pub(crate) recovered: Option<String>,
+    torn: Mutex<Option<(std::path::PathBuf, Vec<u8>)>>,
+}
+
+impl SpillShared {
+    /// Opens the log of `config` (errors come out before the pipeline is
+    /// built).
+    pub(crate) fn open_log(config: &SpillConfig) -> Result<(SpillLog, Recovered), SpillError> {
+        let segment_bytes = config.segment_bytes.min(config.max_bytes / 4).max(4096);
+        SpillLog::open(&config.dir, segment_bytes, config.sync != SpillSync::Never)
+    }
+
+    pub(crate) fn new(
+        (log, Recovered { records, torn }): (SpillLog, Recovered),
+        config: SpillConfig,
+        stage: Arc<str>,
+        accounting: Arc<Accounting>,
+    ) -> Arc<SpillShared> {
+        let mut said = Vec::new();
+        if records > 0 {
+            said.push(format!(
+                "replaying {records} records spilled by an earlier run"
+            ));
+        }
+        if let Some((file, bytes)) = &torn {
+            said.push(format!(
+                "cut a torn record ({} bytes) off the end of {}",
+                bytes.len(),
+                file.display()
+            ));
+        }
+        for line in &said {
+            tracing::warn!(link = %stage, "spill: {line}");
+        }
+        let stats = Arc::new(SpillStats::default());
+        stats.records_on_disk.store(records, Ordering::Relaxed);
+        stats.bytes_on_disk.store(log.bytes(), Ordering::Relaxed);
+        Arc::new(SpillShared {
+            state: Mutex::new(SpillState {
+                log,
+                debts: HashMap::new(),
+                unsynced: Vec::new(),
+                owed: 0,
+                in_hand: false,
+                input_closed: false,
+                accounting,
+            }),
+            data: Notify::new(),
+            room: Notify::new(),
+            stats,
+            config,
+            stage,
+            recovered: (!said.is_empty()).then(|| said.join("; ")),
+            torn: Mutex::new(torn),
+        })
+    }
+
+    fn fail(&self, ctx: &RunContext, error: &SpillError) {
+        ctx.fail(PipelineError::SpillFailed {
+            stage: self.stage.clone(),
+            reason: error.to_string(),
+        });
+    }
+
+    fn update_disk(&self, state: &SpillState) {
+        let stats = &self.stats;
+        stats
+            .records_on_disk
+            .store(state.log.unread, Ordering::Relaxed);
+        stats
+            .bytes_on_disk
+            .store(state.log.bytes(), Ordering::Relaxed);
+    }
+
+    /// A replayed record finished: its segment may go.
+    fn finished(&self, seq: u64) -> Result<(), SpillError> {
+        let mut state = self.state.lock();
+        state.log.finish(seq)?;
+        self.update_disk(&state);
+        drop(state);
+        self.room.notify_one();
+        Ok(())
+    }
+}
+
+/// Takes records from `input`; passes each straight to `output` while
+/// nothing is on disk and `output` has room, writes it to the log otherwise.
+pub(crate) async fn run_writer<T: Serialize + Send + 'static>(
+    shared: Arc<SpillShared>,
+    ctx: Arc<RunContext>,
+    input: Queue<Record<T>>,
+    output: Queue<Record<T>>,
+) {
+    let result = write_all(&shared, &input, &output).await;
+    let result = result.and_then(|()| {
+        let mut state = shared.state.lock();
+        if shared.config.sync != SpillSync::Never {
+            state.log.sync()?;
+        } else {
+            state.log.flush()?;
+        }
+        state.settle(&shared.stage);
+        state.input_closed = true;
+        Ok(())
+    });
+    if let Err(error) = result {
+        shared.fail(&ctx, &error);
+        input.shutdown();
+    }
+    shared.data.notify_one();
+}
+
+async fn write_all<T: Serialize + Send + 'static>(
+    shared: &SpillShared,
+    input: &Queue<Record<T>>,
+    output: &Queue<Record<T>>,
+) -> Result<(), SpillError> {
+    let sync = shared.config.sync;
+    let mut sync_due: Option<Instant> = None;
+    // The ledger only spares a restart from replaying what finished: it is
+    // written at most every BATCH_SYNC_EVERY (and when segments go).
+    let mut last_ledger = Instant::now();
+    let mut encoded = Vec::new();
+    loop {
+        let first = match sync_due {
+            Some(due) => tokio::select! {
+                first = input.get() => first,
+                () = tokio::time::sleep_until(due) => {
+                    let mut state = shared.state.lock();
+                    state.log.sync()?;
+                    state.settle(&shared.stage);
+                    sync_due = None;
+                    continue;
+                }
+            },
+            None => input.get().await,
+        };
+        let Some(first) = first else { return Ok(()) };
+        let mut batch = vec![first];
+        while batch.len() < WRITE_BATCH {
+            match input.try_get() {
+                Ok(record) => batch.push(record),
+                Err(_) => break,
+            }
+        }
+        let mut wrote = false;
+        for record in batch {
+            let bypass = shared.state.lock().bypass();
+            let record = if bypass {
+                match output.try_put(record) {
+                    Ok(()) => continue,
+                    Err(PutError::Full(record)) => record,
+                    Err(_) => return Ok(()), // the consumer stopped
+                }
+            } else {
+                record
+            };
+            encoded.clear();
+            if let Err(error) = serde_json::to_writer(&mut encoded, &record.payload) {
+                // A payload that cannot be written cannot be spilled: it
+                // waits for room in memory instead.
+                tracing::warn!(link = %shared.stage, %error, "spill: cannot serialize a record; waiting for room");
+                if output.put(record).await.is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
+            wait_for_room(shared, (format::HEADER + encoded.len()) as u64).await;
+            let mut state = shared.state.lock();
+            let tokens: Vec<AckToken> = record.acks.into_tokens().collect();
+            let books = tokens.iter().filter(|t| t.counts()).count() as u32;
+            let (seq, _) = state.log.append(books, &encoded)?;
+            state.debts.insert(seq, tokens);
+            state.unsynced.push(seq);
+            if sync == SpillSync::Always {
+                state.log.sync()?;
+                state.settle(&shared.stage);
+            }
+            shared.update_disk(&state);
+            shared.stats.spilled.fetch_add(1, Ordering::Relaxed);
+            wrote = true;
+        }
+        if wrote {
+            let mut state = shared.state.lock();
+            state.log.flush()?;
+            match sync {
+                SpillSync::Never => state.settle(&shared.stage),
+                SpillSync::Always => {}
+                SpillSync::Batch => {
+                    let due = *sync_due.get_or_insert(Instant::now() + BATCH_SYNC_EVERY);
+                    if Instant::now() >= due {
+                        state.log.sync()?;
+                        state.settle(&shared.stage);
+                        sync_due = None;
+                    }
+                }
+            }
+            if last_ledger.elapsed() >= BATCH_SYNC_EVERY {
+                state.log.write_ledger()?;
+                last_ledger = Instant::now();
+            }
+            drop(state);
+            shared.data.notify_one();
+        }
+    }
+}
+
+/// Waits until the log has room for `bytes` more (an empty log always has).
+async fn wait_for_room(shared: &SpillShared, bytes: u64) {
+    loop {
+        let room = shared.room.notified();
+        tokio::pin!(room);
+        room.as_mut().enable();
+        let used = shared.state.lock().log.bytes();
+        if used == 0 || used + bytes <= shared.config.max_bytes {
+            return;
+        }
+        room.await;
+    }
+}
+
+/// Reads records back from the log, oldest first, into `output`.
+pub(crate) async fn run_reader<T: DeserializeOwned + Send + 'static>(
+    shared: Arc<SpillShared>,
+    ctx: Arc<RunContext>,
+    metrics: Arc<StageMetrics>,
+    output: Queue<Record<T>>,
+) {
+    let torn = shared.torn.lock().take();
+    if let Some((file, bytes)) = torn {
+        shared.stats.corrupt.fetch_add(1, Ordering::Relaxed);
+        let reason = format!(
+            "a torn record cut off the end of spill file {} at start",
+            file.display()
+        );
+        dead_letter(&shared, &ctx, &metrics, bytes, reason, Vec::new()).await;
+    }
+    loop {
+        let data = shared.data.notified();
+        tokio::pin!(data);
+        data.as_mut().enable();
+        let (batch, failed) = take_batch(&shared);
+        if let Some(error) = failed {
+            shared.fail(&ctx, &error);
+            break;
+        }
+        let mut stopped = false;
+        for read in batch {
+            match read {
+                Next::Wait { closed: true } => stopped = true,
+                Next::Wait { closed: false } => data.as_mut().await,
+                Next::Corrupt { file, bytes, why } => {
+                    shared.stats.corrupt.fetch_add(1, Ordering::Relaxed);
+                    let reason = format!("a spilled record with {why} in {}", file.display());
+                    tracing::warn!(link = %shared.stage, "spill: skipped {reason}");
+                    dead_letter(&shared, &ctx, &metrics, bytes, reason, Vec::new()).await;
+                }
+                Next::Record {
+                    seq,
+                    payload,
+                    mut tokens,
+                } => {
+                    let watcher = shared.clone();
+                    let watch_ctx = ctx.clone();
+                    tokens.push(AckToken::watch(Box::new(move |outcome: &Outcome| {
+                        if outcome.is_final() {
+                            if let Err(error) = watcher.finished(seq) {
+                                watcher.fail(&watch_ctx, &error);
+                            }
+                        }
+                    })));
+                    match serde_json::from_slice::<T>(&payload) {
+                        Ok(value) => {
+                            let record =
+                                Record::new(ctx.next_id(), value, AckSet::from_tokens(tokens));
+                            shared.stats.replayed.fetch_add(1, Ordering::Relaxed);
+                            if output.put(record).await.is_err() {
+                                stopped = true;
+                                break;
+                            }
+                        }
+                        Err(error) => {
+                            let reason =
+                                format!("a spilled record that does not read back: {error}");
+                            dead_letter(&shared, &ctx, &metrics, payload, reason, tokens).await;
+                        }
+                    }
+                }
+            }
+        }
+        // Only now may new records skip the disk: every record read is
+        // passed on.
+        shared.state.lock().in_hand = false;
+        if stopped {
+            break;
+        }
+    }
+    output.shutdown();
+}
+
+enum Next {
+    Record {
+        seq: u64,
+        payload: Vec<u8>,
+        tokens: Vec<AckToken>,
+    },
+    Corrupt {
+        file: std::path::PathBuf,
+        bytes: Vec<u8>,
+        why: &'static str,
+    },
+    Wait {
+        closed: bool,
+    },
+}
+
+/// Takes up to [`READ_BATCH`] records from the log under one lock: a
+/// `Wait` alone, or records and corrupt bytes in order.
+fn take_batch(shared: &SpillShared) -> (Vec<Next>, Option<SpillError>) {
+    let mut state = shared.state.lock();
+    let mut batch = Vec::new();
+    while batch.len() < READ_BATCH {
+        match take_next(shared, &mut state) {
+            Ok(Next::Wait { closed }) => {
+                if batch.is_empty() {
+                    batch.push(Next::Wait { closed });
+                }
+                break;
+            }
+            Ok(next) => batch.push(next),
+            Err(error) => return (batch, Some(error)),
+        }
+    }
+    (batch, None)
+}
+
+fn take_next(shared: &SpillShared, state: &mut SpillState) -> Result<Next, SpillError> {
+    let mut read = state.log.read_next()?;
+    if matches!(read, log::Next::Empty) {
+        // Records written but not yet flushed are readable once flushed.
+        state.log.flush()?;
+        read = state.log.read_next()?;
+    }
+    let next = match read {
+        log::Next::Empty => {
+            state.log.unread = 0;
+            Next::Wait {
+                closed: state.input_closed,
+            }
+        }
+        log::Next::Corrupt { file, bytes, why } => Next::Corrupt { file, bytes, why },
+        log::Next::Record {
+            seq,
+            books,
+            payload,
+        } => {
+            let tokens = if seq >= state.log.first_seq_of_run {
+                let mut tokens = state.debts.remove(&seq).unwrap_or_default();
+                let held = tokens.iter().filter(|t| t.counts()).count() as u64;
+                let owed = u64::from(books).saturating_sub(held);
+                state.owed -= owed.min(state.owed);
+                tokens.extend((0..owed).map(|_| AckToken::owed(state.accounting.clone())));
+                tokens
+            } else {
+                (0..books.max(1))
+                    .map(|_| AckToken::new(state.accounting.clone(), None))
+                    .collect()
+            };
+            state.in_hand = true;
+            Next::Record {
+                seq,
+                payload,
+                tokens,
+            }
+        }
+    };
+    shared.update_disk(state);
+    Ok(next)
+}
+
+/// Sends bytes that cannot become a record to the dead-letter output,
+/// counted in the books (a record in, dead-lettered) unless `tokens`
+/// already stand for it.
+async fn dead_letter(
+    shared: &SpillShared,
+    ctx: &Arc<RunContext>,
+    metrics: &StageMetrics,
+    bytes: Vec<u8>,
+    reason: String,
+    mut tokens: Vec<AckToken>,
+) {
+    if !tokens.iter().any(AckToken::counts) {
+        tokens.push(AckToken::new(ctx.accounting.clone(), None));
+    }
+    let mut record = Record::new(
+        ctx.next_id(),
+        DeadPayload::Raw(bytes.into()),
+        AckSet::from_tokens(tokens),
+    );
+    record.attempts = 1;
+    ctx.dead_letter_payload(record, &shared.stage, reason, metrics)
+        .await;
+}
