@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::config::HumanDuration;
+use crate::logging::LogFormat;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -31,6 +32,14 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Which log events to show on stderr: a level (error, warn, info,
+    /// debug, trace) or filter directives (weir_cli=debug,warn); overrides
+    /// RUST_LOG. Default: warn.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// How log lines are written.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 /// The subcommands.
