@@ -16,7 +16,7 @@ use crate::pipeline_file::warnings::warnings;
 use crate::pipeline_file::PipelineConfig;
 use crate::report::Recorder;
 use crate::view::{print_summary, LiveView};
-use crate::{logging, metrics_http, signals};
+use crate::{logging, metrics_http, signals, top};
 use clap::Parser;
 use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceCode};
 
@@ -45,6 +45,7 @@ pub fn main() -> ExitCode {
     let exit = match cli.command {
         Command::Validate { pipeline } => validate(&pipeline),
         Command::Run(args) => runtime.block_on(run(args)),
+        Command::Top(args) => top::run(&args, &runtime),
     };
     exit.into()
 }

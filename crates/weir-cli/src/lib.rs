@@ -45,6 +45,7 @@ mod sources;
 mod stages;
 mod stderr;
 mod template;
+mod top;
 pub mod view;
 
 pub use app::main;

@@ -94,6 +94,12 @@ async fn metrics(State(started): State<Started>) -> Response {
         .into_response()
 }
 
+/// The exposition of `snapshot` (no verdicts), for the tests of readers.
+#[cfg(test)]
+pub(crate) fn render_for_tests(snapshot: &weir::metrics::PipelineSnapshot) -> String {
+    render_metrics(snapshot, &[])
+}
+
 /// `GET /ready`: whether the pipeline runs and takes records.
 async fn ready(State(started): State<Started>) -> (StatusCode, &'static str) {
     match started.get() {

@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use weir::metrics::StageSnapshot;
+use weir::AccountingSnapshot;
 
 /// What kind of value a family holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,11 +196,64 @@ pub(crate) const STAGE_FAMILIES: &[StageFamily] = &[
 pub(crate) const READINGS: &str = "weir_stage_gauge";
 /// The label naming a reading.
 pub(crate) const READING_LABEL: &str = "gauge";
-/// The per-record latency histogram (samples `_bucket`, `_sum`, `_count`).
-pub(crate) const LATENCY: &str = "weir_latency_seconds";
-/// Time since the run started (the window `weir top`'s rates are over is
-/// its own clock; this tells a restart).
-pub(crate) const UPTIME: &str = "weir_uptime_seconds";
+/// A pipeline-wide counter of the books (no labels).
+pub(crate) struct BooksFamily {
+    /// The name without `_total`.
+    pub(crate) name: &'static str,
+    /// The `# HELP` text.
+    pub(crate) help: &'static str,
+    /// Its value in the books.
+    pub(crate) read: fn(&AccountingSnapshot) -> u64,
+    /// Puts a scraped value back into the books.
+    pub(crate) write: fn(&mut AccountingSnapshot, u64),
+}
+
+impl BooksFamily {
+    /// The name its sample carries (`weir_received_total`).
+    pub(crate) fn sample_name(&self) -> String {
+        format!("{}_total", self.name)
+    }
+}
+
+/// The books, one counter per outcome.
+pub(crate) const BOOKS_FAMILIES: &[BooksFamily] = &[
+    BooksFamily {
+        name: "weir_received",
+        help: "Records the source emitted.",
+        read: |a| a.received,
+        write: |a, v| a.received = v,
+    },
+    BooksFamily {
+        name: "weir_delivered",
+        help: "Records written by the sink.",
+        read: |a| a.delivered,
+        write: |a, v| a.delivered = v,
+    },
+    BooksFamily {
+        name: "weir_dead_lettered",
+        help: "Records dead-lettered.",
+        read: |a| a.dead_lettered,
+        write: |a, v| a.dead_lettered = v,
+    },
+    BooksFamily {
+        name: "weir_filtered",
+        help: "Records removed by a filter.",
+        read: |a| a.filtered,
+        write: |a, v| a.filtered = v,
+    },
+    BooksFamily {
+        name: "weir_dropped_records",
+        help: "Records dropped by a link's overflow policy.",
+        read: |a| a.dropped,
+        write: |a, v| a.dropped = v,
+    },
+    BooksFamily {
+        name: "weir_nacked",
+        help: "Records abandoned unfinished at a stop.",
+        read: |a| a.nacked,
+        write: |a, v| a.nacked = v,
+    },
+];
 
 #[cfg(test)]
 mod tests {

@@ -15,39 +15,9 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 use weir::metrics::{bottleneck, PipelineSnapshot, StageSnapshot, Verdict, LATENCY_BUCKETS};
-use weir::AccountingSnapshot;
 
-use crate::figures::families::{Kind, READINGS, READING_LABEL, STAGE_FAMILIES};
+use crate::figures::families::{Kind, BOOKS_FAMILIES, READINGS, READING_LABEL, STAGE_FAMILIES};
 use crate::figures::format;
-
-/// A pipeline-wide counter: name (without `_total`), help, its value in the
-/// books.
-type BooksFamily = (&'static str, &'static str, fn(&AccountingSnapshot) -> u64);
-
-const BOOKS_FAMILIES: &[BooksFamily] = &[
-    ("weir_received", "Records the source emitted.", |a| {
-        a.received
-    }),
-    ("weir_delivered", "Records written by the sink.", |a| {
-        a.delivered
-    }),
-    ("weir_dead_lettered", "Records dead-lettered.", |a| {
-        a.dead_lettered
-    }),
-    ("weir_filtered", "Records removed by a filter.", |a| {
-        a.filtered
-    }),
-    (
-        "weir_dropped_records",
-        "Records dropped by a link's overflow policy.",
-        |a| a.dropped,
-    ),
-    (
-        "weir_nacked",
-        "Records abandoned unfinished at a stop.",
-        |a| a.nacked,
-    ),
-];
 
 /// The exposition of `snapshot`, with shares and bottleneck from
 /// `verdicts`.
@@ -181,9 +151,10 @@ impl Collector for SnapshotCollector {
             ConstGauge::new(i64::from(is_limit)).encode(metric.encode_family(&labels)?)?;
         }
 
-        for &(name, help, value) in BOOKS_FAMILIES {
-            let metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
-            ConstCounter::new(value(&self.snapshot.accounting)).encode(metric)?;
+        for family in BOOKS_FAMILIES {
+            let metric =
+                encoder.encode_descriptor(family.name, family.help, None, MetricType::Counter)?;
+            ConstCounter::new((family.read)(&self.snapshot.accounting)).encode(metric)?;
         }
         let metric = encoder.encode_descriptor(
             "weir_uptime",
