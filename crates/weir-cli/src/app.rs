@@ -128,6 +128,7 @@ async fn run(args: RunArgs) -> Exit {
     if let Some(endpoint) = &endpoint {
         endpoint.started(monitor.clone(), running.shutdown_handle());
     }
+    tracing::info!(pipeline = %args.pipeline.display(), "pipeline started");
     let interrupted = match signals::watch(
         running.shutdown_handle(),
         monitor.clone(),
@@ -148,6 +149,11 @@ async fn run(args: RunArgs) -> Exit {
     let view = LiveView::start(monitor, args.quiet);
     let report = running.wait().await;
     view.finish();
+    tracing::info!(
+        received = report.accounting.received,
+        delivered = report.accounting.delivered,
+        "pipeline finished"
+    );
     // The source may still be answering (an HTTP source's last replies).
     if let Some(task) = assembled.lingering {
         let _ = tokio::time::timeout(LINGER, task).await;
