@@ -45,7 +45,21 @@ pub fn main() -> ExitCode {
     let exit = match cli.command {
         Command::Validate { pipeline } => validate(&pipeline),
         Command::Run(args) => runtime.block_on(run(args)),
-        Command::Top(args) => top::run(&args, &runtime),
+        Command::Top(args) => {
+            let options = top::Options {
+                urls: args.urls,
+                interval: args.interval.0,
+                plain: args.plain,
+                count: args.count,
+            };
+            match top::run(&options, &runtime) {
+                Ok(()) => Exit::Success,
+                Err(error) => {
+                    eprintln!("weir top: {error}");
+                    Exit::RunFailed
+                }
+            }
+        }
     };
     exit.into()
 }

@@ -22,8 +22,6 @@ use std::time::{Duration, Instant};
 
 use weir::metrics::PipelineSnapshot;
 
-use crate::cli::TopArgs;
-use crate::exit_code::Exit;
 use frame::{render, WorkerState};
 
 /// Where `weir top` looks when given no URL.
@@ -32,36 +30,37 @@ pub(crate) const DEFAULT_URL: &str = "http://127.0.0.1:9100/metrics";
 /// How long a scrape may take before its worker counts as down.
 const SCRAPE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Runs `weir top`.
-pub(crate) fn run(args: &TopArgs, runtime: &tokio::runtime::Runtime) -> Exit {
+/// What `weir top` was asked (its flags).
+pub(crate) struct Options {
+    /// Each weir's metrics address (HOST:PORT or URL); none: [`DEFAULT_URL`].
+    pub(crate) urls: Vec<String>,
+    /// How often to refresh.
+    pub(crate) interval: Duration,
+    /// Plain text even on a terminal.
+    pub(crate) plain: bool,
+    /// Stop after this many frames (plain text only).
+    pub(crate) count: Option<u64>,
+}
+
+/// Runs `weir top` until `q` (or, in plain text, `count` frames); the
+/// error ends it (the terminal or stdout failed).
+pub(crate) fn run(args: &Options, runtime: &tokio::runtime::Runtime) -> std::io::Result<()> {
     let urls: Vec<String> = if args.urls.is_empty() {
         vec![DEFAULT_URL.to_string()]
     } else {
         args.urls.iter().map(|url| metrics_url(url)).collect()
     };
-    let client = match reqwest::Client::builder()
-        .timeout(SCRAPE_TIMEOUT.min(args.interval.0.max(Duration::from_millis(100))))
+    // Metrics are scraped directly, as Prometheus does, never through a proxy.
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(SCRAPE_TIMEOUT.min(args.interval.max(Duration::from_millis(100))))
         .build()
-    {
-        Ok(client) => client,
-        Err(error) => {
-            eprintln!("weir top: cannot make an HTTP client: {error}");
-            return Exit::RunFailed;
-        }
-    };
+        .map_err(std::io::Error::other)?;
     let mut watch = Watch::new(urls, client);
-    let terminal = !args.plain && std::io::stdout().is_terminal();
-    let result = if terminal {
-        tui::run(&mut watch, runtime, args.interval.0)
+    if !args.plain && std::io::stdout().is_terminal() {
+        tui::run(&mut watch, runtime, args.interval)
     } else {
         plain(&mut watch, runtime, args)
-    };
-    match result {
-        Ok(()) => Exit::Success,
-        Err(error) => {
-            eprintln!("weir top: {error}");
-            Exit::RunFailed
-        }
     }
 }
 
@@ -69,7 +68,7 @@ pub(crate) fn run(args: &TopArgs, runtime: &tokio::runtime::Runtime) -> Exit {
 fn plain(
     watch: &mut Watch,
     runtime: &tokio::runtime::Runtime,
-    args: &TopArgs,
+    args: &Options,
 ) -> std::io::Result<()> {
     let mut stdout = std::io::stdout();
     let mut frames = 0;
@@ -82,7 +81,7 @@ fn plain(
         if args.count.is_some_and(|count| frames >= count) {
             return Ok(());
         }
-        std::thread::sleep(args.interval.0.saturating_sub(started.elapsed()));
+        std::thread::sleep(args.interval.saturating_sub(started.elapsed()));
     }
 }
 

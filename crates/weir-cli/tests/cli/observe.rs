@@ -1,11 +1,11 @@
 //! Watching a running weir from outside: its `/metrics` pass `promtool
 //! check metrics` and a real Prometheus scrapes them and computes a rate;
 //! `/ready` and `/health` answer; `weir top` sums two workers, names the
-//! bottleneck and marks a worker that died; `--log-format json` writes
-//! JSON log lines.
+//! bottleneck and marks a worker that died, and draws under tmux until `q`;
+//! `--log-format json` writes JSON log lines.
 //!
-//! Prometheus and promtool come from Debian's `prometheus` package
-//! (`scripts/test.sh` installs it when missing).
+//! Prometheus and promtool come from Debian's `prometheus` package, tmux
+//! from Debian's `tmux` (`scripts/test.sh` installs them when missing).
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -224,6 +224,68 @@ fn weir_top_sums_two_workers_names_the_bottleneck_and_marks_a_dead_one() {
     );
     assert!(frame.contains(&format!("up    {url_a}/metrics")), "{frame}");
     assert_eq!(row(&frame, "slow").1[2], "1", "{frame}");
+}
+
+/// The tmux server of one test, on its own socket, killed at the end.
+struct Tmux(std::path::PathBuf);
+
+impl Tmux {
+    fn command(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .arg("-S")
+            .arg(&self.0)
+            .arg("-f")
+            .arg("/dev/null")
+            .args(args)
+            .output()
+            .expect("tmux is installed")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.command(&["capture-pane", "-p", "-t", "top"]).stdout)
+            .into_owned()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.command(&["kill-server"]);
+    }
+}
+
+#[test]
+fn weir_top_draws_on_a_terminal_under_tmux_and_q_quits() {
+    let dir = Workdir::new();
+    let (_run, base) = throttled_weir(&dir);
+    let tmux = Tmux(dir.path("tmux.sock"));
+    let shell = format!(
+        "{} top {base}; echo top-exited-$?; sleep 30",
+        env!("CARGO_BIN_EXE_weir")
+    );
+    let started = tmux.command(&[
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "150",
+        "-y",
+        "30",
+        &shell,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    let drawn = poll(Duration::from_secs(15), || {
+        let screen = tmux.screen();
+        screen.contains("bottleneck: slow (busy").then_some(screen)
+    });
+    let screen = drawn.unwrap_or_else(|| panic!("no bottleneck drawn:\n{}", tmux.screen()));
+    assert!(screen.contains("q quits"), "{screen}");
+    assert!(screen.lines().any(|l| l.starts_with(">  slow")), "{screen}");
+    tmux.command(&["send-keys", "-t", "top", "q"]);
+    let quit = poll(Duration::from_secs(10), || {
+        tmux.screen().contains("top-exited-0").then_some(())
+    });
+    assert!(quit.is_some(), "q did not quit:\n{}", tmux.screen());
 }
 
 #[test]
