@@ -2,9 +2,10 @@
 //! name, labels and value; comments (`# HELP`, `# TYPE`) and timestamps are
 //! skipped.
 //!
-//! Hand-written, in about sixty lines, because the crates that read the
-//! format are heavier than the job (`prometheus-parse` pulls in regex and
-//! chrono and is little maintained) and prometheus-client only writes it.
+//! Hand-written, in about sixty lines: prometheus-client only writes the
+//! format, and the common reader (`prometheus-parse`, a small crate lifted
+//! from `prometheus-scrape`) brings regex and chrono for what `weir top`
+//! needs of it: names, labels and values of weir's own exposition.
 //!
 //! ```text
 //! weir_records_in_total{stage="enrich",role="stage"} 2050
