@@ -2,12 +2,18 @@
 # The whole test suite: formatting, lints, unit/integration/doc tests, and the
 # loom model of the queue's core. Installs what the tests need and the
 # machine lacks: the jq stage's tests compare with the `jq` binary (Debian's
-# `jq`); the Rust toolchain comes with the machine through rustup.
+# `jq`); the metrics tests run `promtool` and a real `prometheus` (Debian's
+# `prometheus`), and `weir top` under `tmux`; the Rust toolchain comes with
+# the machine through rustup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
-if ! command -v jq >/dev/null; then
-    apt-get update && apt-get install -y jq
+missing=()
+command -v jq >/dev/null || missing+=(jq)
+{ command -v promtool && command -v prometheus; } >/dev/null || missing+=(prometheus)
+command -v tmux >/dev/null || missing+=(tmux)
+if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update && apt-get install -y "${missing[@]}"
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo fmt --all -- --check

@@ -16,7 +16,7 @@ use crate::pipeline_file::warnings::warnings;
 use crate::pipeline_file::PipelineConfig;
 use crate::report::Recorder;
 use crate::view::{print_summary, LiveView};
-use crate::{metrics_http, signals};
+use crate::{logging, metrics_http, signals, top};
 use clap::Parser;
 use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceCode};
 
@@ -28,6 +28,10 @@ pub fn main() -> ExitCode {
     let _already_set = miette::set_hook(Box::new(|_| {
         Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
     }));
+    if let Err(error) = logging::init(cli.log_level.as_deref(), cli.log_format) {
+        eprintln!("weir: {error}");
+        return Exit::ConfigError.into();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -41,6 +45,21 @@ pub fn main() -> ExitCode {
     let exit = match cli.command {
         Command::Validate { pipeline } => validate(&pipeline),
         Command::Run(args) => runtime.block_on(run(args)),
+        Command::Top(args) => {
+            let options = top::Options {
+                urls: args.urls,
+                interval: args.interval.0,
+                plain: args.plain,
+                count: args.count,
+            };
+            match top::run(&options, &runtime) {
+                Ok(()) => Exit::Success,
+                Err(error) => {
+                    eprintln!("weir top: {error}");
+                    Exit::RunFailed
+                }
+            }
+        }
     };
     exit.into()
 }
@@ -93,6 +112,20 @@ async fn run(args: RunArgs) -> Exit {
             return Exit::RunFailed;
         }
     };
+    // Served before the source and sink connect: live, not ready yet.
+    let endpoint = match args.metrics_addr {
+        None => None,
+        Some(addr) => match metrics_http::serve(addr).await {
+            Ok(endpoint) => {
+                eprintln!("weir: metrics at http://{}/metrics", endpoint.addr);
+                Some(endpoint)
+            }
+            Err(error) => {
+                eprintln!("weir: cannot serve metrics on {addr}: {error}");
+                return Exit::RunFailed;
+            }
+        },
+    };
     let assembled = match assemble(&config, &context, args.dead_letter.as_deref(), args.quiet).await
     {
         Ok(assembled) => assembled,
@@ -106,21 +139,10 @@ async fn run(args: RunArgs) -> Exit {
     }
     let running = assembled.pipeline.start();
     let monitor = running.monitor();
-    let metrics = match args.metrics_addr {
-        None => None,
-        Some(addr) => match metrics_http::serve(addr, monitor.clone()).await {
-            Ok((bound, task)) => {
-                eprintln!("weir: metrics at http://{bound}/metrics");
-                Some(task)
-            }
-            Err(error) => {
-                eprintln!("weir: cannot serve metrics on {addr}: {error}");
-                running.shutdown_handle().stop_now();
-                running.wait().await;
-                return Exit::RunFailed;
-            }
-        },
-    };
+    if let Some(endpoint) = &endpoint {
+        endpoint.started(monitor.clone(), running.shutdown_handle());
+    }
+    tracing::info!(pipeline = %args.pipeline.display(), "pipeline started");
     let interrupted = match signals::watch(
         running.shutdown_handle(),
         monitor.clone(),
@@ -141,13 +163,16 @@ async fn run(args: RunArgs) -> Exit {
     let view = LiveView::start(monitor, args.quiet);
     let report = running.wait().await;
     view.finish();
+    tracing::info!(
+        received = report.accounting.received,
+        delivered = report.accounting.delivered,
+        "pipeline finished"
+    );
     // The source may still be answering (an HTTP source's last replies).
     if let Some(task) = assembled.lingering {
         let _ = tokio::time::timeout(LINGER, task).await;
     }
-    if let Some(task) = metrics {
-        task.abort();
-    }
+    drop(endpoint);
     if args.quiet {
         // Errors still show with --quiet: the reason a run failed, then the books.
         if let Some(error) = &report.error {

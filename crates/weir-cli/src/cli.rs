@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::config::HumanDuration;
+use crate::logging::LogFormat;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -15,6 +16,7 @@ Examples:
   weir run p.toml --report run.html          write a report of the run (or run.json)
   weir run p.toml --metrics-addr 127.0.0.1:9100   serve Prometheus metrics while running
   cat in.jsonl | weir run p.toml --quiet > out.jsonl
+  weir top 127.0.0.1:9100 127.0.0.1:9101     watch two running workers' metrics, summed
 
 Exit codes: 0 success, 1 success with dead-lettered, dropped or nacked records,
 2 invalid pipeline file, 3 run failed, 130 interrupted (SIGINT/SIGTERM).";
@@ -31,6 +33,14 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Which log events to show on stderr: a level (error, warn, info,
+    /// debug, trace) or filter directives (weir_cli=debug,warn); overrides
+    /// RUST_LOG. Default: warn.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// How log lines are written.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 /// The subcommands.
@@ -43,6 +53,28 @@ pub enum Command {
         /// The pipeline file.
         pipeline: PathBuf,
     },
+    /// Watch running weirs through their metrics endpoints: rates, queues,
+    /// where time goes, and the bottleneck, summed across workers.
+    Top(TopArgs),
+}
+
+/// The flags of `weir top`.
+#[derive(Debug, clap::Args)]
+pub struct TopArgs {
+    /// Each weir's metrics address (`--metrics-addr`): HOST:PORT or a URL
+    /// (default http://127.0.0.1:9100/metrics). Several: the workers of
+    /// one pipeline, summed per component.
+    #[arg(value_name = "URL")]
+    pub urls: Vec<String>,
+    /// How often to refresh.
+    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    pub interval: HumanDuration,
+    /// Plain text frames on stdout even on a terminal.
+    #[arg(long)]
+    pub plain: bool,
+    /// Stop after this many frames (plain text only).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
 }
 
 /// The flags of `weir run`.

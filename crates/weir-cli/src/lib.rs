@@ -16,6 +16,9 @@
 //!   shared by `view` (live view, end summary), `report` (HTML/JSON) and
 //!   `metrics_http` (Prometheus), which do not import each other.
 //! * `data_dir`: the locked directory where a run keeps its state.
+//! * `stderr` (the live frame and log lines sharing it), `logging` (the
+//!   tracing subscriber on it), `top` (`weir top`, a live view of running
+//!   weirs read from their `/metrics`).
 //! * `app` (the command), `cli` (its flags), `signals`, `exit_code`.
 //!
 //! The public items below are the narrow surface the tests and the bench
@@ -30,6 +33,7 @@ pub mod data_dir;
 mod exit_code;
 mod figures;
 mod http_client;
+mod logging;
 mod metrics_http;
 pub mod parts;
 mod pipeline_file;
@@ -39,7 +43,9 @@ mod signals;
 mod sinks;
 mod sources;
 mod stages;
+mod stderr;
 mod template;
+mod top;
 pub mod view;
 
 pub use app::main;

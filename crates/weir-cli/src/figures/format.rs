@@ -64,6 +64,13 @@ pub(crate) fn role(role: Role) -> &'static str {
     }
 }
 
+/// The role a word names, as [`role`] writes it.
+pub(crate) fn role_named(word: &str) -> Option<Role> {
+    [Role::Source, Role::Stage, Role::Sink]
+        .into_iter()
+        .find(|&r| role(r) == word)
+}
+
 /// What a component says of itself beyond the table's columns: its
 /// gauges (`concurrency_limit 37`) and its status (`paused 3s: HTTP 503
 /// from 127.0.0.1:8080, next probe in 1s`), as one line; `None` if it

@@ -5,6 +5,7 @@
 //! Prometheus endpoint (`metrics_http`) build on this module and not on
 //! each other.
 
+pub(crate) mod families;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub(crate) mod format;

@@ -17,6 +17,7 @@ mod http_source;
 mod https;
 mod jq;
 mod metrics_and_report;
+mod observe;
 mod outage;
 mod promises;
 mod sigterm;

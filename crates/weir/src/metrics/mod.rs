@@ -9,5 +9,5 @@ mod snapshot;
 pub(crate) mod stage;
 mod verdict;
 
-pub use snapshot::{LatencySummary, PipelineSnapshot, Role, StageSnapshot};
+pub use snapshot::{LatencySummary, PipelineSnapshot, Role, StageSnapshot, LATENCY_BUCKETS};
 pub use verdict::{bottleneck, verdicts, Verdict, VerdictState, BUSY_THRESHOLD};
