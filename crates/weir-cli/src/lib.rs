@@ -31,6 +31,7 @@ mod exit_code;
 mod figures;
 mod http_client;
 mod metrics_http;
+mod nats_client;
 pub mod parts;
 mod pipeline_file;
 pub mod record;
