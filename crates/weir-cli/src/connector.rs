@@ -28,7 +28,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
-use weir::io::{Sink, Source, SourceItem};
+use weir::io::{Sink, Source, SourceItem, SourceReadings};
 use weir::stage::Stage;
 use weir::BoxError;
 
@@ -333,12 +333,17 @@ impl Source<Payload> for BoxSource {
     fn take_origin(&mut self) -> Option<Arc<str>> {
         self.0.take_origin()
     }
+
+    fn readings(&self) -> SourceReadings {
+        self.0.readings()
+    }
 }
 
 /// [`Source`] with its future boxed, so it can be a trait object.
 trait DynSource: Send {
     fn next_boxed(&mut self) -> BoxFuture<'_, Option<SourceItem<Payload>>>;
     fn take_origin(&mut self) -> Option<Arc<str>>;
+    fn readings(&self) -> SourceReadings;
     fn local_addr(&self) -> Option<SocketAddr>;
     fn take_lingering(&mut self) -> Option<JoinHandle<()>>;
 }
@@ -350,6 +355,10 @@ impl<S: OpenedSource> DynSource for S {
 
     fn take_origin(&mut self) -> Option<Arc<str>> {
         Source::take_origin(self)
+    }
+
+    fn readings(&self) -> SourceReadings {
+        Source::readings(self)
     }
 
     fn local_addr(&self) -> Option<SocketAddr> {

@@ -91,22 +91,16 @@ pub(crate) struct ConnectionState {
 }
 
 impl ConnectionState {
-    /// Whether the client is reconnecting now.
-    pub(crate) fn reconnecting(&self) -> bool {
-        self.down.load(Ordering::Relaxed)
-    }
-
-    /// How many times the connection was lost.
-    pub(crate) fn disconnects(&self) -> u64 {
-        self.disconnects.load(Ordering::Relaxed)
-    }
-
-    /// `connected`, `reconnecting`, or `connected (reconnected N times)`.
-    pub(crate) fn describe(&self) -> String {
-        match (self.reconnecting(), self.disconnects()) {
-            (true, _) => "reconnecting".to_owned(),
-            (false, 0) => "connected".to_owned(),
-            (false, n) => format!("connected (reconnected {n}x)"),
+    /// As a component's status: `None` while connected and never lost,
+    /// `reconnecting to NATS` while lost, `connected to NATS (N reconnects)`
+    /// once it was.
+    pub(crate) fn status(&self) -> Option<String> {
+        let down = self.down.load(Ordering::Relaxed);
+        match self.disconnects.load(Ordering::Relaxed) {
+            _ if down => Some("reconnecting to NATS".to_owned()),
+            0 => None,
+            1 => Some("connected to NATS (1 reconnect)".to_owned()),
+            n => Some(format!("connected to NATS ({n} reconnects)")),
         }
     }
 }
@@ -173,14 +167,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_state_says_connected_reconnecting_and_how_often() {
+    fn the_status_says_reconnecting_and_how_often_it_was() {
         let state = ConnectionState::default();
-        assert_eq!(state.describe(), "connected");
+        assert_eq!(state.status(), None);
         state.down.store(true, Ordering::Relaxed);
         state.disconnects.fetch_add(1, Ordering::Relaxed);
-        assert_eq!(state.describe(), "reconnecting");
+        assert_eq!(state.status().as_deref(), Some("reconnecting to NATS"));
         state.down.store(false, Ordering::Relaxed);
-        assert_eq!(state.describe(), "connected (reconnected 1x)");
+        assert_eq!(
+            state.status().as_deref(),
+            Some("connected to NATS (1 reconnect)")
+        );
     }
 
     #[tokio::test]

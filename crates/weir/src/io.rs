@@ -28,6 +28,7 @@ use bytes::Bytes;
 
 use crate::ack::AckCallback;
 use crate::error::BoxError;
+use crate::stage::spec::{Gauge, Readings};
 
 /// One item from a source, with an optional callback that will be told what
 /// became of it (see [`crate::ack`]).
@@ -112,6 +113,71 @@ pub trait Source<T>: Send + 'static {
     /// ```
     fn take_origin(&mut self) -> Option<Arc<str>> {
         None
+    }
+
+    /// What the source tells about itself beyond the engine's counters (a
+    /// broker's pending acks, its connection), shown with the source's
+    /// metrics; asked once, when the pipeline is built. None by default.
+    fn readings(&self) -> SourceReadings {
+        SourceReadings::default()
+    }
+}
+
+/// A source's gauges and status, read each time a snapshot is taken (see
+/// [`Source::readings`]); the same as a stage's
+/// ([`Stage::gauge`](crate::stage::Stage::gauge),
+/// [`Stage::status`](crate::stage::Stage::status)).
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use weir::io::{Source, SourceItem, SourceReadings};
+/// use weir::Pipeline;
+///
+/// struct Counted(Arc<AtomicU64>);
+/// impl Source<u32> for Counted {
+///     async fn next(&mut self) -> Option<SourceItem<u32>> {
+///         let n = self.0.fetch_add(1, Ordering::Relaxed);
+///         (n < 3).then(|| SourceItem::Record((n as u32).into()))
+///     }
+///     fn readings(&self) -> SourceReadings {
+///         let pulled = self.0.clone();
+///         SourceReadings::default()
+///             .gauge("pulled", move || pulled.load(Ordering::Relaxed) as f64)
+///             .status(|| Some("connected".into()))
+///     }
+/// }
+/// let pipeline = Pipeline::builder()
+///     .source("counted", Counted(Arc::default()))
+///     .sink("out", weir::io::sink_fn(|_: &u32| Ok(())));
+/// let runtime = tokio::runtime::Runtime::new().unwrap();
+/// let report = runtime.block_on(async {
+///     let running = pipeline.start();
+///     let source = running.snapshot().stages.into_iter().next().unwrap();
+///     assert_eq!(source.status.as_deref(), Some("connected"));
+///     assert!(source.gauges.iter().any(|(name, _)| name == "pulled"));
+///     running.wait().await
+/// });
+/// assert_eq!(report.accounting.delivered, 3);
+/// ```
+#[derive(Default)]
+pub struct SourceReadings(pub(crate) Readings);
+
+impl SourceReadings {
+    /// A reading by name, e.g. `pending_acks`.
+    pub fn gauge(mut self, name: &str, read: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
+        self.0.gauges.push(Gauge {
+            name: name.into(),
+            read: Arc::new(read),
+        });
+        self
+    }
+
+    /// The source's state in words while it is unusual (`reconnecting`);
+    /// `None` while all is well.
+    pub fn status(mut self, read: impl Fn() -> Option<String> + Send + Sync + 'static) -> Self {
+        self.0.status = Some(Arc::new(read));
+        self
     }
 }
 

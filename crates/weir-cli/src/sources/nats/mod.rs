@@ -32,8 +32,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use tokio::task::JoinHandle;
-use weir::io::Source;
 use weir::io::{Emitted, SourceItem};
+use weir::io::{Source, SourceReadings};
 
 use self::acker::{AckCounts, Acks, DeadLetterAck};
 use self::consumer::{ConsumerError, Wanted};
@@ -238,6 +238,22 @@ impl Source<Payload> for NatsSource {
 
     fn take_origin(&mut self) -> Option<Arc<str>> {
         self.origin.take()
+    }
+
+    /// `pending_acks` (messages in work, not yet acked or nakked),
+    /// `redeliveries` (messages that came again), and the connection while
+    /// it is, or was, lost.
+    fn readings(&self) -> SourceReadings {
+        let (pending, redelivered) = (self.counts.clone(), self.counts.clone());
+        let connection = self.connection.clone();
+        SourceReadings::default()
+            .gauge("pending_acks", move || {
+                pending.pending.load(Ordering::Relaxed) as f64
+            })
+            .gauge("redeliveries", move || {
+                redelivered.redelivered.load(Ordering::Relaxed) as f64
+            })
+            .status(move || connection.status())
     }
 }
 
