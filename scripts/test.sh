@@ -2,12 +2,16 @@
 # The whole test suite: formatting, lints, unit/integration/doc tests, and the
 # loom model of the queue's core. Installs what the tests need and the
 # machine lacks: the jq stage's tests compare with the `jq` binary (Debian's
-# `jq`); the Rust toolchain comes with the machine through rustup.
+# `jq`), the nats tests start their own `nats-server -js` (Debian's
+# `nats-server`); the Rust toolchain comes with the machine through rustup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
-if ! command -v jq >/dev/null; then
-    apt-get update && apt-get install -y jq
+missing=()
+command -v jq >/dev/null || missing+=(jq)
+command -v nats-server >/dev/null || missing+=(nats-server)
+if ((${#missing[@]})); then
+    apt-get update && apt-get install -y "${missing[@]}"
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 cargo fmt --all -- --check

@@ -61,7 +61,7 @@ enum Command {
     /// Its ack.
     Done(Subject, AckKind),
     /// The source is gone: nak what its last pull request brings.
-    Leftover(Puller),
+    Leftover(Box<Puller>),
 }
 
 /// The source's handle on the acker.
@@ -124,7 +124,7 @@ impl Acks {
 
     /// Hands over the puller when the source is dropped.
     pub(crate) fn leftover(&self, puller: Puller) {
-        let _ = self.sender.send(Command::Leftover(puller));
+        let _ = self.sender.send(Command::Leftover(Box::new(puller)));
     }
 }
 
