@@ -151,13 +151,10 @@ pub trait Source<T>: Send + 'static {
 ///     .source("counted", Counted(Arc::default()))
 ///     .sink("out", weir::io::sink_fn(|_: &u32| Ok(())));
 /// let runtime = tokio::runtime::Runtime::new().unwrap();
-/// let report = runtime.block_on(async {
-///     let running = pipeline.start();
-///     let source = running.snapshot().stages.into_iter().next().unwrap();
-///     assert_eq!(source.status.as_deref(), Some("connected"));
-///     assert!(source.gauges.iter().any(|(name, _)| name == "pulled"));
-///     running.wait().await
-/// });
+/// let report = runtime.block_on(pipeline.run());
+/// let source = &report.snapshot.stages[0];
+/// assert_eq!(source.status.as_deref(), Some("connected"));
+/// assert!(source.gauges.iter().any(|(name, value)| &**name == "pulled" && *value == 4.0));
 /// assert_eq!(report.accounting.delivered, 3);
 /// ```
 #[derive(Default)]
