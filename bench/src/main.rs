@@ -15,6 +15,7 @@ mod asyncio;
 mod cli;
 mod http;
 mod memory;
+mod nats;
 mod outage;
 mod pipeline;
 mod queue;
@@ -84,6 +85,11 @@ pub const SUITES: &[Suite] = &[
         name: "outage",
         about: "a 10 s outage in a 30 s run: dead letters, duplicates, recovery time",
         run: outage::run,
+    },
+    Suite {
+        name: "nats",
+        about: "nats → stage → nats, 1M messages: weir (1 and 2 workers) vs bare async-nats",
+        run: nats::run,
     },
     Suite {
         name: "cli",
