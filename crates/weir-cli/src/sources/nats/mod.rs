@@ -150,6 +150,8 @@ impl SourceConnector for NatsSourceConfig {
             .batch
             .map(NonZeroUsize::get)
             .unwrap_or(context.link_capacity)
+            // The server refuses a pull larger than max_ack_pending.
+            .min(self.max_ack_pending.get())
             .max(1);
         let puller = Puller::new(client.clone(), &self.stream, &self.consumer, batch).await?;
         let counts = Arc::new(AckCounts::default());
