@@ -3,7 +3,8 @@
 # loom model of the queue's core. Installs what the tests need and the
 # machine lacks: the jq stage's tests compare with the `jq` binary (Debian's
 # `jq`); the metrics tests run `promtool` and a real `prometheus` (Debian's
-# `prometheus`), and `weir top` under `tmux`; the Rust toolchain comes with
+# `prometheus`), and `weir top` under `tmux`; the nats tests start their own
+# `nats-server -js` (Debian's `nats-server`); the Rust toolchain comes with
 # the machine through rustup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ missing=()
 command -v jq >/dev/null || missing+=(jq)
 { command -v promtool && command -v prometheus; } >/dev/null || missing+=(prometheus)
 command -v tmux >/dev/null || missing+=(tmux)
+command -v nats-server >/dev/null || missing+=(nats-server)
 if [ ${#missing[@]} -gt 0 ]; then
     apt-get update && apt-get install -y "${missing[@]}"
 fi

@@ -16,6 +16,7 @@ mod checkpoints;
 mod cli;
 mod http;
 mod memory;
+mod nats;
 mod outage;
 mod pipeline;
 mod queue;
@@ -91,6 +92,11 @@ pub const SUITES: &[Suite] = &[
         name: "spill",
         about: "spill links: write + replay vs buffered appends and SQLite WAL; a never-full spill link vs block",
         run: spill::run,
+    },
+    Suite {
+        name: "nats",
+        about: "nats → stage → nats, 1M messages: weir (1 and 2 workers) vs bare async-nats",
+        run: nats::run,
     },
     Suite {
         name: "cli",

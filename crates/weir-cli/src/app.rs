@@ -209,6 +209,7 @@ fn open_state(config: &PipelineConfig, args: &RunArgs) -> Result<SourceContext, 
         data_dir,
         from_start: args.from_start,
         quiet: args.quiet,
+        ..SourceContext::default()
     })
 }
 

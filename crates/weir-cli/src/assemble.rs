@@ -60,8 +60,12 @@ pub(crate) async fn assemble(
         move |source: BoxError| AssembleError { what, source, span }
     };
     let source_spec = &config.source.spec;
+    let context = SourceContext {
+        link_capacity: config.links.link_config().capacity,
+        ..context.clone()
+    };
     let mut source = source_spec
-        .open(context)
+        .open(&context)
         .await
         .map_err(fail("source", &config.source.span))?;
     let listening = source.local_addr();

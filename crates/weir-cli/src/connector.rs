@@ -28,7 +28,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
-use weir::io::{Sink, Source, SourceItem};
+use weir::io::{Sink, Source, SourceItem, SourceReadings};
 use weir::stage::Stage;
 use weir::BoxError;
 
@@ -69,6 +69,9 @@ pub(crate) struct SourceContext {
     pub(crate) from_start: bool,
     /// `--quiet`: no notices (warnings about data still show).
     pub(crate) quiet: bool,
+    /// The capacity of the link the source feeds (0 when unknown): a
+    /// source that fetches in batches fetches no more than this at once.
+    pub(crate) link_capacity: usize,
 }
 
 /// An opened source.
@@ -326,11 +329,21 @@ impl Source<Payload> for BoxSource {
     async fn next(&mut self) -> Option<SourceItem<Payload>> {
         self.0.next_boxed().await
     }
+
+    fn take_origin(&mut self) -> Option<Arc<str>> {
+        self.0.take_origin()
+    }
+
+    fn readings(&self) -> SourceReadings {
+        self.0.readings()
+    }
 }
 
 /// [`Source`] with its future boxed, so it can be a trait object.
 trait DynSource: Send {
     fn next_boxed(&mut self) -> BoxFuture<'_, Option<SourceItem<Payload>>>;
+    fn take_origin(&mut self) -> Option<Arc<str>>;
+    fn readings(&self) -> SourceReadings;
     fn local_addr(&self) -> Option<SocketAddr>;
     fn take_lingering(&mut self) -> Option<JoinHandle<()>>;
 }
@@ -338,6 +351,14 @@ trait DynSource: Send {
 impl<S: OpenedSource> DynSource for S {
     fn next_boxed(&mut self) -> BoxFuture<'_, Option<SourceItem<Payload>>> {
         Box::pin(self.next())
+    }
+
+    fn take_origin(&mut self) -> Option<Arc<str>> {
+        Source::take_origin(self)
+    }
+
+    fn readings(&self) -> SourceReadings {
+        Source::readings(self)
     }
 
     fn local_addr(&self) -> Option<SocketAddr> {
@@ -354,7 +375,11 @@ pub(crate) struct BoxSink(Box<dyn DynSink>);
 
 impl Sink<Payload> for BoxSink {
     async fn write(&mut self, record: &Payload) -> Result<(), BoxError> {
-        self.0.write_boxed(record).await
+        self.0.write_boxed(record, None).await
+    }
+
+    async fn write_from(&mut self, record: &Payload, origin: Option<&str>) -> Result<(), BoxError> {
+        self.0.write_boxed(record, origin).await
     }
 
     async fn flush(&mut self) -> Result<(), BoxError> {
@@ -364,13 +389,21 @@ impl Sink<Payload> for BoxSink {
 
 /// [`Sink`] with its futures boxed, so it can be a trait object.
 trait DynSink: Send {
-    fn write_boxed<'a>(&'a mut self, record: &'a Payload) -> BoxFuture<'a, Result<(), BoxError>>;
+    fn write_boxed<'a>(
+        &'a mut self,
+        record: &'a Payload,
+        origin: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), BoxError>>;
     fn flush_boxed(&mut self) -> BoxFuture<'_, Result<(), BoxError>>;
 }
 
 impl<S: Sink<Payload>> DynSink for S {
-    fn write_boxed<'a>(&'a mut self, record: &'a Payload) -> BoxFuture<'a, Result<(), BoxError>> {
-        Box::pin(self.write(record))
+    fn write_boxed<'a>(
+        &'a mut self,
+        record: &'a Payload,
+        origin: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), BoxError>> {
+        Box::pin(self.write_from(record, origin))
     }
 
     fn flush_boxed(&mut self) -> BoxFuture<'_, Result<(), BoxError>> {

@@ -35,6 +35,7 @@ mod figures;
 mod http_client;
 mod logging;
 mod metrics_http;
+mod nats_client;
 pub mod parts;
 mod pipeline_file;
 pub mod record;

@@ -69,6 +69,15 @@ impl Template {
         Template { parts }
     }
 
+    /// The text before the first placeholder, and whether there is one.
+    pub(crate) fn prefix(&self) -> (&str, bool) {
+        match self.parts.as_slice() {
+            [Part::Text(text)] => (text, false),
+            [Part::Text(text), ..] => (text, true),
+            _ => ("", !self.parts.is_empty()),
+        }
+    }
+
     /// Fills the placeholders from `record`.
     pub(crate) fn render(&self, record: &Value, escape: Escape) -> Result<String, MissingField> {
         let mut out = String::new();

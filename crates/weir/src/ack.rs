@@ -8,6 +8,14 @@
 //! of its parts (see [`Outcome::severity`]). Records merged into a batch
 //! carry all their tokens, and each is finished with the batch.
 //!
+//! A record may carry an *origin*: an id its source gives it (a stream and
+//! sequence, a file and offset) that is the same when the record is read
+//! again after a restart. A sink can use it to let its destination drop
+//! duplicates (see [`Sink::write_from`](crate::io::Sink::write_from)). The
+//! parts of a split record get `origin#0`, `origin#1`, ...; a record merged
+//! from several (a batch) has none, since which records a batch holds
+//! depends on timing.
+//!
 //! A token dropped without being finished (a record abandoned at shutdown, or
 //! lost to a bug) finishes as [`Outcome::Nacked`], so a durable source can
 //! deliver it again and the run's accounting still balances.
@@ -185,6 +193,8 @@ pub struct AckToken {
     shared: Option<Arc<AckShared>>,
     /// Whether this part was handed off to a spill (the source was told).
     handed_off: bool,
+    /// The source's id of this record (or part), if it gave one.
+    origin: Option<Arc<str>>,
 }
 
 impl fmt::Debug for AckToken {
@@ -196,12 +206,20 @@ impl fmt::Debug for AckToken {
 }
 
 impl AckToken {
-    pub(crate) fn new(accounting: Arc<Accounting>, callback: Option<AckCallback>) -> Self {
+    pub(crate) fn new(
+        accounting: Arc<Accounting>,
+        callback: Option<AckCallback>,
+        origin: Option<Arc<str>>,
+    ) -> Self {
         accounting.record_in();
-        Self::with(Some(accounting), callback)
+        Self::with(Some(accounting), callback, origin)
     }
 
-    fn with(accounting: Option<Arc<Accounting>>, callback: Option<AckCallback>) -> Self {
+    fn with(
+        accounting: Option<Arc<Accounting>>,
+        callback: Option<AckCallback>,
+        origin: Option<Arc<str>>,
+    ) -> Self {
         AckToken {
             shared: Some(Arc::new(AckShared {
                 state: Mutex::new(AckState {
@@ -214,6 +232,7 @@ impl AckToken {
                 accounting,
             })),
             handed_off: false,
+            origin,
         }
     }
 
@@ -221,13 +240,13 @@ impl AckToken {
     /// off to a spill and read back in the same run): finishing it counts
     /// its outcome, with no new record in.
     pub(crate) fn owed(accounting: Arc<Accounting>) -> Self {
-        Self::with(Some(accounting), None)
+        Self::with(Some(accounting), None, None)
     }
 
     /// A token outside the books whose `callback` learns when the record
     /// carrying it finished.
     pub(crate) fn watch(callback: AckCallback) -> Self {
-        Self::with(None, Some(callback))
+        Self::with(None, Some(callback), None)
     }
 
     /// Whether the token counts in the books (every token but a watch).
@@ -276,7 +295,13 @@ impl AckToken {
         Some(AckToken {
             shared: Some(shared),
             handed_off: true,
+            origin: self.origin.take(),
         })
+    }
+
+    /// The source's id of this record (or part), if it gave one.
+    pub(crate) fn origin(&self) -> Option<&Arc<str>> {
+        self.origin.as_ref()
     }
 
     /// Splits this token into `parts` tokens (0 finishes it as filtered by
@@ -288,6 +313,9 @@ impl AckToken {
             });
             return Vec::new();
         }
+        if parts == 1 {
+            return vec![self];
+        }
         let mut this = self;
         let shared = this.shared.take().expect("an unfinished token");
         let handed_off = this.handed_off;
@@ -298,10 +326,14 @@ impl AckToken {
                 state.unsettled += parts - 1;
             }
         }
+        let origin = this.origin.take();
         (0..parts)
-            .map(|_| AckToken {
+            .map(|part| AckToken {
                 shared: Some(shared.clone()),
                 handed_off,
+                origin: origin
+                    .as_ref()
+                    .map(|origin| Arc::from(format!("{origin}#{part}"))),
             })
             .collect()
     }
@@ -389,6 +421,15 @@ impl AckSet {
         }
     }
 
+    /// The origin of the one source record this set stands for; none for a
+    /// set merged from several.
+    pub(crate) fn origin(&self) -> Option<&Arc<str>> {
+        match self.0.as_slice() {
+            [token] => token.origin(),
+            _ => None,
+        }
+    }
+
     /// How many source records this set stands for (parts of them).
     pub(crate) fn len(&self) -> usize {
         self.0.iter().filter(|token| token.counts()).count()
@@ -427,7 +468,7 @@ mod tests {
     #[test]
     fn a_set_counts_the_source_records_it_stands_for() {
         let books = Arc::new(Accounting::default());
-        let one = || AckSet::one(AckToken::new(books.clone(), None));
+        let one = || AckSet::one(AckToken::new(books.clone(), None, None));
         assert_eq!(one().len(), 1);
         let batch = AckSet::merge([one(), one(), one()]);
         assert_eq!(batch.len(), 3);
@@ -441,8 +482,26 @@ mod tests {
     }
 
     #[test]
+    fn the_parts_of_a_split_record_get_numbered_origins_and_a_batch_none() {
+        let books = Arc::new(Accounting::default());
+        let token = |origin: &str| AckToken::new(books.clone(), None, Some(origin.into()));
+        let one = AckSet::one(token("S:7"));
+        assert_eq!(one.origin().map(|o| &**o), Some("S:7"));
+        let kept = AckSet::one(token("S:8")).split(1, &"s".into());
+        assert_eq!(kept[0].origin().map(|o| &**o), Some("S:8"));
+        let parts = AckSet::one(token("S:9")).split(2, &"s".into());
+        let origins: Vec<_> = parts.iter().map(|p| p.origin().cloned()).collect();
+        assert_eq!(origins, [Some("S:9#0".into()), Some("S:9#1".into())]);
+        let batch = AckSet::merge([AckSet::one(token("S:1")), AckSet::one(token("S:2"))]);
+        assert!(batch.origin().is_none());
+        for set in [one, batch].into_iter().chain(kept).chain(parts) {
+            set.finish(Outcome::Delivered);
+        }
+    }
+
+    #[test]
     fn a_token_shows_whether_it_is_finished() {
-        let token = AckToken::new(Arc::new(Accounting::default()), None);
+        let token = AckToken::new(Arc::new(Accounting::default()), None, None);
         assert_eq!(format!("{token:?}"), "AckToken { finished: false }");
     }
 }

@@ -28,6 +28,7 @@ use bytes::Bytes;
 
 use crate::ack::AckCallback;
 use crate::error::BoxError;
+use crate::stage::spec::{Gauge, Readings};
 
 /// One item from a source, with an optional callback that will be told what
 /// became of it (see [`crate::ack`]).
@@ -70,6 +71,111 @@ pub trait Source<T>: Send + 'static {
     /// The next item, or `None` when the source is exhausted. Called again
     /// only after the previous item was accepted into the pipeline.
     fn next(&mut self) -> impl Future<Output = Option<SourceItem<T>>> + Send;
+
+    /// The origin of the record [`Source::next`] just returned: the
+    /// source's id for it, the same when the record is read again after a
+    /// restart (a stream and sequence, a file and offset), so a sink can
+    /// let its destination drop the duplicate (see [`Sink::write_from`]).
+    /// The engine asks once after each record; by default there is none.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use weir::io::{Emitted, Source, SourceItem};
+    ///
+    /// // A source as it always was: no origins.
+    /// struct Plain(u32);
+    /// impl Source<u32> for Plain {
+    ///     async fn next(&mut self) -> Option<SourceItem<u32>> {
+    ///         self.0 += 1;
+    ///         Some(SourceItem::Record(Emitted { payload: self.0, on_ack: None }))
+    ///     }
+    /// }
+    ///
+    /// // A source that numbers its records by their place in the input.
+    /// struct Numbered(u32);
+    /// impl Source<u32> for Numbered {
+    ///     async fn next(&mut self) -> Option<SourceItem<u32>> {
+    ///         self.0 += 1;
+    ///         Some(SourceItem::Record(self.0.into()))
+    ///     }
+    ///     fn take_origin(&mut self) -> Option<Arc<str>> {
+    ///         Some(format!("numbers:{}", self.0).into())
+    ///     }
+    /// }
+    ///
+    /// futures::executor::block_on(async {
+    ///     let (mut plain, mut numbered) = (Plain(0), Numbered(0));
+    ///     plain.next().await;
+    ///     numbered.next().await;
+    ///     assert_eq!(plain.take_origin(), None);
+    ///     assert_eq!(numbered.take_origin().as_deref(), Some("numbers:1"));
+    /// });
+    /// ```
+    fn take_origin(&mut self) -> Option<Arc<str>> {
+        None
+    }
+
+    /// What the source tells about itself beyond the engine's counters (a
+    /// broker's pending acks, its connection), shown with the source's
+    /// metrics; asked once, when the pipeline is built. None by default.
+    fn readings(&self) -> SourceReadings {
+        SourceReadings::default()
+    }
+}
+
+/// A source's gauges and status, read each time a snapshot is taken (see
+/// [`Source::readings`]); the same as a stage's
+/// ([`Stage::gauge`](crate::stage::Stage::gauge),
+/// [`Stage::status`](crate::stage::Stage::status)).
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use weir::io::{Source, SourceItem, SourceReadings};
+/// use weir::Pipeline;
+///
+/// struct Counted(Arc<AtomicU64>);
+/// impl Source<u32> for Counted {
+///     async fn next(&mut self) -> Option<SourceItem<u32>> {
+///         let n = self.0.fetch_add(1, Ordering::Relaxed);
+///         (n < 3).then(|| SourceItem::Record((n as u32).into()))
+///     }
+///     fn readings(&self) -> SourceReadings {
+///         let pulled = self.0.clone();
+///         SourceReadings::default()
+///             .gauge("pulled", move || pulled.load(Ordering::Relaxed) as f64)
+///             .status(|| Some("connected".into()))
+///     }
+/// }
+/// let pipeline = Pipeline::builder()
+///     .source("counted", Counted(Arc::default()))
+///     .sink("out", weir::io::sink_fn(|_: &u32| Ok(())));
+/// let runtime = tokio::runtime::Runtime::new().unwrap();
+/// let report = runtime.block_on(pipeline.run());
+/// let source = &report.snapshot.stages[0];
+/// assert_eq!(source.status.as_deref(), Some("connected"));
+/// assert!(source.gauges.iter().any(|(name, value)| &**name == "pulled" && *value == 4.0));
+/// assert_eq!(report.accounting.delivered, 3);
+/// ```
+#[derive(Default)]
+pub struct SourceReadings(pub(crate) Readings);
+
+impl SourceReadings {
+    /// A reading by name, e.g. `pending_acks`.
+    pub fn gauge(mut self, name: &str, read: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
+        self.0.gauges.push(Gauge {
+            name: name.into(),
+            read: Arc::new(read),
+        });
+        self
+    }
+
+    /// The source's state in words while it is unusual (`reconnecting`);
+    /// `None` while all is well.
+    pub fn status(mut self, read: impl Fn() -> Option<String> + Send + Sync + 'static) -> Self {
+        self.0.status = Some(Arc::new(read));
+        self
+    }
 }
 
 /// Where finished records go.
@@ -77,6 +183,39 @@ pub trait Sink<T>: Send + 'static {
     /// Writes one record. A record is acknowledged as delivered only after a
     /// later [`Sink::flush`] succeeds.
     fn write(&mut self, item: &T) -> impl Future<Output = Result<(), BoxError>> + Send;
+
+    /// Writes one record whose source gave it `origin` (see
+    /// [`Emitted::with_origin`]), an id that is the same when the record is
+    /// written again after a replay. The engine calls this one; by default
+    /// it is [`Sink::write`]. A sink whose destination drops duplicates by
+    /// id (a message id) overrides it.
+    ///
+    /// ```
+    /// use weir::io::Sink;
+    /// use weir::BoxError;
+    ///
+    /// struct Ids(Vec<Option<String>>);
+    /// impl Sink<u32> for Ids {
+    ///     async fn write(&mut self, _: &u32) -> Result<(), BoxError> {
+    ///         Ok(())
+    ///     }
+    ///     async fn write_from(&mut self, _: &u32, origin: Option<&str>) -> Result<(), BoxError> {
+    ///         self.0.push(origin.map(str::to_owned));
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let mut sink = Ids(Vec::new());
+    /// futures::executor::block_on(sink.write_from(&1, Some("S:1"))).unwrap();
+    /// assert_eq!(sink.0, [Some("S:1".to_owned())]);
+    /// ```
+    fn write_from(
+        &mut self,
+        item: &T,
+        origin: Option<&str>,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
+        let _ = origin;
+        self.write(item)
+    }
 
     /// Makes every record written so far durable (or visible). Called when
     /// the sink's input is momentarily empty, every 1024 records, and at the

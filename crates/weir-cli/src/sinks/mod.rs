@@ -9,6 +9,7 @@ pub(crate) mod dead_letter;
 mod file;
 mod http;
 mod line_writer;
+mod nats;
 mod stdout;
 mod tcp;
 
@@ -26,6 +27,7 @@ pub(crate) const SINKS: &[ConnectorType<dyn SinkSpec>] = &[
     ConnectorType::sink::<file::FileSinkConfig>(),
     ConnectorType::sink::<tcp::TcpSinkConfig>(),
     ConnectorType::sink::<http::HttpSinkConfig>(),
+    ConnectorType::sink::<nats::NatsSinkConfig>(),
 ];
 
 /// Options every sink takes besides its own.

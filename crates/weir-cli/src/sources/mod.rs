@@ -15,6 +15,7 @@ mod http_tally;
 mod line_codec;
 mod line_reader;
 mod listen;
+mod nats;
 mod stdin;
 mod tcp;
 
@@ -31,6 +32,7 @@ pub(crate) const SOURCES: &[ConnectorType<dyn SourceSpec>] = &[
     ConnectorType::source::<tcp::TcpSourceConfig>(),
     ConnectorType::source::<http::HttpSourceConfig>(),
     ConnectorType::source::<generate::GenerateSourceConfig>(),
+    ConnectorType::source::<nats::NatsSourceConfig>(),
 ];
 
 fn default_max_line_length() -> NonZeroUsize {

@@ -110,7 +110,10 @@ fn killed_runs_resume_and_every_line_arrives_with_bounded_duplicates() {
     eprintln!("{kills} kills, {resumed} resumed runs before the last, {duplicates} duplicates");
     // Every killed run but the first (and one killed before its first
     // checkpoint write) resumed.
-    assert!(resumed + 2 >= kills as usize, "{resumed} of {kills} resumed");
+    assert!(
+        resumed + 2 >= kills as usize,
+        "{resumed} of {kills} resumed"
+    );
     // The batch was read to its end: its checkpoints are forgotten, so a
     // new run reads the file again.
     assert!(!data.join("checkpoints/file.json").exists());

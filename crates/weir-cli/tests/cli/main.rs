@@ -17,6 +17,8 @@ mod http_source;
 mod https;
 mod jq;
 mod metrics_and_report;
+mod nats;
+mod nats_server;
 mod observe;
 mod outage;
 mod promises;

@@ -108,6 +108,7 @@ impl PipelineBuilder {
         let ctx = Arc::new(RunContext::new(self.dead_letter_capacity));
         let name: Arc<str> = name.into();
         let metrics = Arc::new(StageMetrics::new(name.clone(), Role::Source, 1));
+        *metrics.readings.lock() = source.readings().0;
         ctx.register(metrics.clone());
         let build = Build {
             ctx: ctx.clone(),

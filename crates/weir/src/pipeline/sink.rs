@@ -42,6 +42,7 @@ pub(crate) async fn run_sink<T: Send + Sync + 'static>(
         let write = Write {
             sink: &mut sink,
             item: &record.payload,
+            origin: record.acks.origin().map(|origin| &**origin),
         };
         let (attempts, written_or_failed) = retrying(retry.as_ref(), &metrics, write).await;
         metrics.end(started);
@@ -71,6 +72,7 @@ pub(crate) async fn run_sink<T: Send + Sync + 'static>(
 struct Write<'a, S, T> {
     sink: &'a mut S,
     item: &'a T,
+    origin: Option<&'a str>,
 }
 
 impl<S: Sink<T>, T: Sync> Retryable for Write<'_, S, T> {
@@ -78,7 +80,7 @@ impl<S: Sink<T>, T: Sync> Retryable for Write<'_, S, T> {
 
     fn attempt(&mut self) -> impl Future<Output = Result<(), AttemptError>> + Send {
         self.sink
-            .write(self.item)
+            .write_from(self.item, self.origin)
             .map(|written| written.map_err(AttemptError::Failed))
     }
 }

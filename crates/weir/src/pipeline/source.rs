@@ -38,31 +38,31 @@ pub(crate) async fn run_source<T: Send + 'static>(
         };
         let Some(item) = item else { break };
         StageMetrics::add(&metrics.records_in, 1);
-        match item {
-            SourceItem::Record(emitted) => {
-                let token = AckToken::new(ctx.accounting.clone(), emitted.on_ack);
-                let record = Record::new(ctx.next_id(), emitted.payload, AckSet::one(token));
-                StageMetrics::add(&metrics.records_out, 1);
-                // Held while waiting for room, so a stop can say so.
-                metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-                let put = output.put(record).await;
-                metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-                if put.is_err() {
-                    break; // stopped at once; the record is nacked
-                }
-            }
+        let (emitted, origin) = match item {
+            SourceItem::Record(emitted) => (emitted, source.take_origin()),
             SourceItem::Invalid {
                 raw,
                 reason,
                 on_ack,
             } => {
-                let token = AckToken::new(ctx.accounting.clone(), on_ack);
+                let token = AckToken::new(ctx.accounting.clone(), on_ack, None);
                 let raw = DeadPayload::Raw(raw);
                 let mut record = Record::new(ctx.next_id(), raw, AckSet::one(token));
                 record.attempts = 1;
                 ctx.dead_letter_payload(record, &name, reason, &metrics)
                     .await;
+                continue;
             }
+        };
+        let token = AckToken::new(ctx.accounting.clone(), emitted.on_ack, origin);
+        let record = Record::new(ctx.next_id(), emitted.payload, AckSet::one(token));
+        StageMetrics::add(&metrics.records_out, 1);
+        // Held while waiting for room, so a stop can say so.
+        metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        let put = output.put(record).await;
+        metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if put.is_err() {
+            break; // stopped at once; the record is nacked
         }
     }
     output.shutdown();

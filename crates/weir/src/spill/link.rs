@@ -474,7 +474,7 @@ fn take_next(shared: &SpillShared, state: &mut SpillState) -> Result<Next, Spill
                 tokens
             } else {
                 (0..books.max(1))
-                    .map(|_| AckToken::new(state.accounting.clone(), None))
+                    .map(|_| AckToken::new(state.accounting.clone(), None, None))
                     .collect()
             };
             state.in_hand = true;
@@ -501,7 +501,7 @@ async fn dead_letter(
     mut tokens: Vec<AckToken>,
 ) {
     if !tokens.iter().any(AckToken::counts) {
-        tokens.push(AckToken::new(ctx.accounting.clone(), None));
+        tokens.push(AckToken::new(ctx.accounting.clone(), None, None));
     }
     let mut record = Record::new(
         ctx.next_id(),
