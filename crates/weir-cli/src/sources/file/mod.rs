@@ -132,6 +132,9 @@ pub(crate) struct FileSource {
     /// Where each record's acknowledgement goes, when checkpoints are kept.
     progress: Option<Arc<Progress>>,
     writer: Option<JoinHandle<()>>,
+    /// The file and end offset of the record `next` returned last, for
+    /// [`Source::take_origin`].
+    origin: Option<(Arc<str>, u64)>,
     exhausted: bool,
     quiet: bool,
 }
@@ -199,6 +202,7 @@ impl SourceConnector for FileSourceConfig {
             cursor: 0,
             progress,
             writer,
+            origin: None,
             exhausted: false,
             quiet: context.quiet,
         })
@@ -304,8 +308,9 @@ impl FileSource {
 
     /// The item for a line of the tail at `index`, with its acknowledgement
     /// wired to the progress; `None` for a line that holds no record.
-    fn item(&self, index: usize, read: Read) -> Option<SourceItem<Payload>> {
+    fn item(&mut self, index: usize, read: Read) -> Option<SourceItem<Payload>> {
         let slot = self.tails[index].slot;
+        self.origin = Some((self.tails[index].name.clone(), read.end));
         let progress = self.progress.as_ref().zip(slot);
         let Some(mut item) = self.config.format.item(read.frame) else {
             if let Some((progress, slot)) = progress {
@@ -462,5 +467,40 @@ impl Source<Payload> for FileSource {
         } else {
             self.next_in_batch().await
         }
+    }
+
+    /// `path:offset`, the offset just past the record's line: the same
+    /// when the line is read again after a resume.
+    fn take_origin(&mut self) -> Option<Arc<str>> {
+        let (path, end) = self.origin.take()?;
+        Some(format!("{path}:{end}").into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_record_s_origin_is_its_file_and_the_offset_after_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.log");
+        std::fs::write(&path, "a\n\nbb\n").unwrap();
+        let config: FileSourceConfig = serde_json::from_value(serde_json::json!({
+            "path": path.display().to_string(),
+            "format": "json",
+        }))
+        .unwrap();
+        let mut source = SourceConnector::open(&config, &SourceContext::default())
+            .await
+            .unwrap();
+        let name = path.display();
+        assert!(source.next().await.is_some());
+        assert_eq!(source.take_origin().as_deref(), Some(&*format!("{name}:2")));
+        assert_eq!(source.take_origin(), None, "taken once");
+        // The blank line is skipped; the next record ends at byte 6.
+        assert!(source.next().await.is_some());
+        assert_eq!(source.take_origin().as_deref(), Some(&*format!("{name}:6")));
+        assert!(source.next().await.is_none());
     }
 }

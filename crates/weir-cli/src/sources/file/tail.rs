@@ -23,6 +23,8 @@ const READ_SIZE: usize = 64 * 1024;
 pub(super) struct Tail {
     /// The path it was opened under.
     pub(super) path: PathBuf,
+    /// The same, as a record's origin names it.
+    pub(super) name: Arc<str>,
     /// Its identity.
     pub(super) inode: Inode,
     /// Its progress, when checkpoints are kept.
@@ -67,6 +69,7 @@ impl Tail {
         let mut file = tokio::fs::File::from_std(handle.try_clone()?);
         file.seek(SeekFrom::Start(offset)).await?;
         Ok(Tail {
+            name: path.display().to_string().into(),
             path,
             inode,
             slot: None,
