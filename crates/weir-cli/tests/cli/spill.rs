@@ -222,7 +222,13 @@ fn a_full_disk_budget_blocks_the_source_and_drops_nothing() {
     };
     assert_eq!(code, Some(0), "{text}");
     assert!(most > 32 * 1024, "the spill filled: {most} bytes");
-    assert!(most <= 64 * 1024, "{most} bytes on disk, over the budget");
+    // The walk counts every file in the spill directory, the ledger and its
+    // temporary copy too, which the budget (records' bytes) does not: a
+    // fresh-clone CI run saw 66 272 bytes once. Allow 4 KiB for them.
+    assert!(
+        most <= 64 * 1024 + 4096,
+        "{most} bytes on disk, over the budget"
+    );
     let books = books(&text);
     assert_eq!((books.delivered, books.dropped), (LINES, 0), "{text}");
     assert_eq!(counts(&work).len() as u64, LINES);
