@@ -228,6 +228,47 @@ fn try_put_and_try_get_give_the_item_back() {
     assert_eq!(queue.try_get(), Err(GetError::Closed));
 }
 
+#[test]
+fn batch_put_and_get_keep_order_grants_and_capacity() {
+    let queue = Queue::bounded(3);
+    let mut getters: Vec<_> = (0..2).map(|_| Manual::new(queue.get())).collect();
+    for getter in &mut getters {
+        getter.pending();
+    }
+    // Four items, room for three: the first two are promised to the two
+    // waiting getters, each woken once; the fourth stays with the caller.
+    let mut items = std::collections::VecDeque::from([1, 2, 3, 4]);
+    assert_eq!(queue.try_put_many(&mut items), 3);
+    assert_eq!(items, [4]);
+    assert_eq!((getters[0].woken(), getters[1].woken()), (1, 1));
+    assert_eq!(queue.stats().high_water, 3);
+    // A batch take leaves as many items as were promised: no barging.
+    let mut taken = Vec::new();
+    assert_eq!(queue.try_get_many(10, &mut taken), 1);
+    assert_eq!(taken, [1]);
+    assert_eq!(getters[0].ready(), Some(2));
+    assert_eq!(getters[1].ready(), Some(3));
+
+    // A putter waiting for room is woken by a batch take.
+    for n in 5..8 {
+        queue.try_put(n).unwrap();
+    }
+    let mut putter = Manual::new(queue.put(8));
+    putter.pending();
+    assert_eq!(queue.try_get_many(2, &mut taken), 2);
+    assert_eq!(taken, [1, 5, 6]);
+    assert_eq!(putter.woken(), 1);
+    assert_eq!(putter.ready(), Ok(()));
+    assert_eq!(queue.try_get_many(10, &mut taken), 2);
+    assert_eq!(taken, [1, 5, 6, 7, 8]);
+    assert_eq!(queue.try_get_many(10, &mut taken), 0);
+
+    // Shut down: nothing more goes in, and the items stay with the caller.
+    queue.shutdown();
+    assert_eq!(queue.try_put_many(&mut items), 0);
+    assert_eq!(items, [4]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn put_timeout_returns_the_item_and_get_timeout_times_out() {
     let queue = Queue::bounded(1);

@@ -75,9 +75,12 @@ async fn records_alive_never_exceed_link_capacities_plus_concurrency() {
         "every payload was dropped at the end"
     );
     // Each worker holds at most its input and one copy (kept for a dead
-    // letter) or its output; the source and the sink hold one each.
+    // letter) or its output, plus a batch taken from its input and one made
+    // for its output, each at most half a link; the source's batch fits in
+    // its link's room, and the sink holds a batch too.
     let workers = CONCURRENCY + 1;
-    let bound = (LINKS * CAPACITY + 2 * workers + 2) as i64;
+    let batch = CAPACITY / 2;
+    let bound = (LINKS * CAPACITY + workers * (2 + 2 * batch) + batch + 2) as i64;
     let peak = PEAK.load(Ordering::SeqCst);
     assert!(peak <= bound, "peak {peak} payloads alive, bound {bound}");
     // The links really filled: backpressure, not a lucky schedule.

@@ -52,6 +52,7 @@ mod policy;
 mod stats;
 mod waiters;
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
@@ -235,6 +236,48 @@ impl<T> Queue<T> {
         }
     }
 
+    /// Puts items from the front of `items`, in order, while there is room
+    /// now, under one lock, as that many [`Queue::try_put`] calls would; the
+    /// getters they are promised to are woken once, after the lock is
+    /// released. What did not fit stays in `items`. Returns how many left
+    /// `items` (queued, or dropped by a dropping policy); fewer than all
+    /// means the queue is full or shut down, which a following
+    /// [`Queue::put`] of the next item waits out or reports.
+    ///
+    /// For a producer that has several items at hand: one lock and one
+    /// wake-up for all of them instead of one each.
+    ///
+    /// ```
+    /// use std::collections::VecDeque;
+    /// let queue = weir_core::Queue::bounded(2);
+    /// let mut items = VecDeque::from([1, 2, 3]);
+    /// assert_eq!(queue.try_put_many(&mut items), 2);
+    /// assert_eq!(items, [3]);
+    /// assert_eq!(queue.len(), 2);
+    /// ```
+    pub fn try_put_many(&self, items: &mut VecDeque<T>) -> usize {
+        let mut after = Vec::new();
+        let mut state = self.shared.lock();
+        let mut moved = 0;
+        while let Some(item) = items.pop_front() {
+            match self.shared.admit(&mut state, item) {
+                Admission::Done(done) => {
+                    moved += 1;
+                    after.push(done);
+                }
+                Admission::Full(item) | Admission::Closed(item) => {
+                    items.push_front(item);
+                    break;
+                }
+            }
+        }
+        drop(state);
+        for done in after {
+            done.run(&self.shared);
+        }
+        moved
+    }
+
     /// Like [`Queue::put`], but gives up after `timeout` and returns the item
     /// in [`PutError::TimedOut`]. Must be called within a tokio runtime with
     /// the time driver enabled.
@@ -307,6 +350,39 @@ impl<T> Queue<T> {
         } else {
             GetError::Empty
         })
+    }
+
+    /// Takes up to `max` of the oldest items not promised to a waiting
+    /// getter, adding them to `into` in order, under one lock, as that
+    /// many [`Queue::try_get`] calls would; putters waiting for the freed
+    /// room are woken after the lock is released. Returns how many were
+    /// taken (0 if none was there).
+    ///
+    /// ```
+    /// let queue = weir_core::Queue::bounded(4);
+    /// for n in 0..3 {
+    ///     queue.try_put(n).unwrap();
+    /// }
+    /// let mut taken = Vec::new();
+    /// assert_eq!(queue.try_get_many(2, &mut taken), 2);
+    /// assert_eq!(taken, [0, 1]);
+    /// assert_eq!(queue.len(), 1);
+    /// ```
+    pub fn try_get_many(&self, max: usize, into: &mut impl Extend<T>) -> usize {
+        let mut wakers = Vec::new();
+        let mut state = self.shared.lock();
+        let mut taken = 0;
+        while taken < max && self.shared.has_ungranted_item(&state) {
+            let (item, wake) = self.shared.dequeue(&mut state).expect("item present");
+            into.extend(Some(item));
+            wakers.extend(wake);
+            taken += 1;
+        }
+        drop(state);
+        for waker in wakers {
+            waker.wake();
+        }
+        taken
     }
 
     /// Like [`Queue::get`], but gives up after `timeout`.

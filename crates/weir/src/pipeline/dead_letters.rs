@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use weir_core::Queue;
 
+use super::hand_off::Taker;
 use super::unflushed::{next_or_flush, Next, Unflushed};
 use crate::ack::Outcome;
 use crate::error::PipelineError;
@@ -17,9 +18,10 @@ pub(crate) async fn run_dead_letters(
     input: Queue<DeadLetterEntry>,
 ) {
     let mut written = Unflushed::default();
+    let mut input = Taker::new(input);
     loop {
         let (letter, acks) =
-            match next_or_flush(&input, || flush(&mut sink, &mut written, &ctx)).await {
+            match next_or_flush(&mut input, || flush(&mut sink, &mut written, &ctx)).await {
                 Next::Item(entry) => entry,
                 Next::End => break,
                 Next::Stop => return,

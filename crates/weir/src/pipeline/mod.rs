@@ -4,6 +4,7 @@
 mod builder;
 pub(crate) mod context;
 mod dead_letters;
+pub(crate) mod hand_off;
 mod running;
 mod sink;
 mod source;

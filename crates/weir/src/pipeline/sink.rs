@@ -9,6 +9,7 @@ use futures::FutureExt;
 
 use weir_core::Queue;
 
+use super::hand_off::Taker;
 use super::unflushed::{next_or_flush, Next, Unflushed};
 use crate::ack::Outcome;
 use crate::error::PipelineError;
@@ -31,9 +32,10 @@ pub(crate) async fn run_sink<T: Send + Sync + 'static>(
     input: Queue<Record<T>>,
 ) {
     let mut written = Unflushed::default();
+    let mut input = Taker::new(input);
     loop {
         let record =
-            match next_or_flush(&input, || flush(&mut sink, &mut written, &name, &ctx)).await {
+            match next_or_flush(&mut input, || flush(&mut sink, &mut written, &name, &ctx)).await {
                 Next::Item(record) => record,
                 Next::End => break,
                 Next::Stop => return,

@@ -1,10 +1,14 @@
-//! Running a source: pull an item only when the first link has room.
+//! Running a source: pull an item only when the first link has room; what
+//! the source has at once goes to the link in one batch (`hand_off`).
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use futures::FutureExt;
 use weir_core::Queue;
 
+use super::hand_off::{batch_size, put_all};
 use crate::ack::{AckSet, AckToken};
 use crate::io::{DeadPayload, Source, SourceItem};
 use crate::metrics::stage::StageMetrics;
@@ -24,17 +28,45 @@ pub(crate) async fn run_source<T: Send + 'static>(
     let drain = ctx.drain.clone();
     let drain = drain.cancelled();
     tokio::pin!(drain);
+    // Records pulled while the source had them at once, handed to the link
+    // together (`hand_off`); never more than the link had room for.
+    let most = batch_size(&output);
+    let mut batch = VecDeque::with_capacity(most);
+    let mut room = 1;
     for pulled in 0u64.. {
-        // The source is polled first, so a ready source pays nothing for the
-        // drain check but this one, every so often.
-        if pulled % DRAIN_CHECK_EVERY == 0 && ctx.drain.is_cancelled() {
-            break;
-        }
-        // `next` is cancelled when a drain begins; sources are cancel-safe.
-        let item = tokio::select! {
-            biased;
-            item = source.next() => item,
-            _ = &mut drain => break,
+        let item = if batch.is_empty() {
+            // The source is polled first, so a ready source pays nothing
+            // for the drain check but this one, every so often.
+            if pulled % DRAIN_CHECK_EVERY == 0 && ctx.drain.is_cancelled() {
+                break;
+            }
+            room = output
+                .capacity()
+                .map_or(most, |capacity| capacity.saturating_sub(output.len()))
+                .clamp(1, most);
+            // `next` is cancelled when a drain begins; sources are
+            // cancel-safe.
+            tokio::select! {
+                biased;
+                item = source.next() => item,
+                _ = &mut drain => break,
+            }
+        } else {
+            // More only if the source has it at once and the link has room.
+            let ready = if batch.len() < room {
+                source.next().now_or_never()
+            } else {
+                None
+            };
+            match ready {
+                Some(item) => item,
+                None => {
+                    if !hand_off(&output, &mut batch, &metrics).await {
+                        break; // stopped at once; the records are nacked
+                    }
+                    continue;
+                }
+            }
         };
         let Some(item) = item else { break };
         StageMetrics::add(&metrics.records_in, 1);
@@ -55,15 +87,28 @@ pub(crate) async fn run_source<T: Send + 'static>(
             }
         };
         let token = AckToken::new(ctx.accounting.clone(), emitted.on_ack, origin);
-        let record = Record::new(ctx.next_id(), emitted.payload, AckSet::one(token));
+        batch.push_back(Record::new(
+            ctx.next_id(),
+            emitted.payload,
+            AckSet::one(token),
+        ));
         StageMetrics::add(&metrics.records_out, 1);
-        // Held while waiting for room, so a stop can say so.
-        metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-        let put = output.put(record).await;
-        metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-        if put.is_err() {
-            break; // stopped at once; the record is nacked
-        }
     }
+    hand_off(&output, &mut batch, &metrics).await;
     output.shutdown();
+}
+
+/// Puts the batch on the link; returns `false` if the link was shut down at
+/// once.
+async fn hand_off<T>(
+    output: &Queue<Record<T>>,
+    batch: &mut VecDeque<Record<T>>,
+    metrics: &StageMetrics,
+) -> bool {
+    // Held while waiting for room, so a stop can say so.
+    let held = batch.len() as u64;
+    metrics.in_flight.fetch_add(held, Ordering::Relaxed);
+    let put = put_all(output, batch).await;
+    metrics.in_flight.fetch_sub(held, Ordering::Relaxed);
+    put
 }

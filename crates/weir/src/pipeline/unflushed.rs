@@ -7,8 +7,7 @@
 
 use std::future::Future;
 
-use weir_core::Queue;
-
+use super::hand_off::Taker;
 use crate::ack::{AckSet, Outcome};
 use crate::error::BoxError;
 
@@ -23,19 +22,19 @@ pub(crate) enum Next<I> {
 }
 
 /// The next item for an output reading `input`: taken at once if one is
-/// waiting; else what was written is flushed first (`flush` returns whether
-/// to go on), and then the next item is awaited.
-pub(crate) async fn next_or_flush<I, F>(input: &Queue<I>, flush: impl FnOnce() -> F) -> Next<I>
+/// at hand or queued; else what was written is flushed first (`flush`
+/// returns whether to go on), and then the next item is awaited.
+pub(crate) async fn next_or_flush<I, F>(input: &mut Taker<I>, flush: impl FnOnce() -> F) -> Next<I>
 where
     F: Future<Output = bool>,
 {
-    if let Ok(item) = input.try_get() {
+    if let Some(item) = input.try_next() {
         return Next::Item(item);
     }
     if !flush().await {
         return Next::Stop;
     }
-    match input.get().await {
+    match input.next().await {
         Some(item) => Next::Item(item),
         None => Next::End,
     }

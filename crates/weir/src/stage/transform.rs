@@ -4,6 +4,7 @@
 //! worker first gathers a batch, then runs the join function on it the same
 //! way.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use crate::ack::{AckSet, Outcome};
 use crate::error::PipelineError;
 use crate::metrics::stage::StageMetrics;
 use crate::pipeline::context::RunContext;
+use crate::pipeline::hand_off::{batch_size, put_all, Taker};
 use crate::record::Record;
 
 /// What one record became: usually one record, so no allocation for it.
@@ -68,6 +70,9 @@ where
     }
 
     async fn run_worker(&self, input: &Queue<Record<T>>, output: &Queue<Record<U>>) {
+        if matches!(&self.stage.work, Work::Each(StageFn::Inline(_))) {
+            return self.run_batched_worker(input, output).await;
+        }
         while let Some(record) = input.get().await {
             for out in self.process(record).await {
                 if output.put(out).await.is_err() {
@@ -78,6 +83,36 @@ where
             // record makes a busy worker yield twice as often, which measured
             // ~0.86x of a hand-written pipeline against ~0.62x without
             // (`weir-bench pipeline`).
+            tokio::task::consume_budget().await;
+        }
+    }
+
+    /// A worker of a cheap inline function: it works through what is
+    /// queued in batches and hands its outputs on together (`hand_off`).
+    /// Async and blocking work take one record at a time instead, so that
+    /// every worker gets its share.
+    async fn run_batched_worker(&self, input: &Queue<Record<T>>, output: &Queue<Record<U>>) {
+        let mut input = Taker::new(input.clone());
+        let most = batch_size(output);
+        let mut outs = VecDeque::with_capacity(most);
+        loop {
+            let record = match input.try_next() {
+                Some(record) => record,
+                None => {
+                    // Nothing more at hand: pass on what was made first.
+                    if !put_all(output, &mut outs).await {
+                        return; // downstream stopped at once; the records are nacked
+                    }
+                    match input.next().await {
+                        Some(record) => record,
+                        None => return,
+                    }
+                }
+            };
+            outs.extend(self.process(record).await);
+            if outs.len() >= most && !put_all(output, &mut outs).await {
+                return;
+            }
             tokio::task::consume_budget().await;
         }
     }
