@@ -2,7 +2,7 @@
 //! the log (or straight to the consumer's queue while nothing is on disk),
 //! and a reader task from the log to the consumer's queue.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::Notify;
 use tokio::time::Instant;
-use weir_core::{PutError, Queue};
+use weir_core::Queue;
 
 use super::format;
 use super::log::{self, Recovered, SpillLog};
@@ -23,6 +23,7 @@ use crate::error::PipelineError;
 use crate::io::DeadPayload;
 use crate::metrics::stage::StageMetrics;
 use crate::pipeline::context::RunContext;
+use crate::pipeline::hand_off::put_all;
 use crate::record::Record;
 
 /// Records the writer takes from its queue at once (one flush, and under
@@ -247,25 +248,18 @@ async fn write_all<T: Serialize + Send + 'static>(
             None => input.get().await,
         };
         let Some(first) = first else { return Ok(()) };
-        let mut batch = vec![first];
-        while batch.len() < WRITE_BATCH {
-            match input.try_get() {
-                Ok(record) => batch.push(record),
-                Err(_) => break,
+        let mut batch = VecDeque::from([first]);
+        input.try_get_many(WRITE_BATCH - 1, &mut batch);
+        // While nothing is on disk, what fits goes straight on, in one
+        // hand-off; the rest, in order, to disk.
+        if shared.state.lock().bypass() {
+            output.try_put_many(&mut batch);
+            if !batch.is_empty() && output.is_shut_down() {
+                return Ok(()); // the consumer stopped
             }
         }
         let mut wrote = false;
         for record in batch {
-            let bypass = shared.state.lock().bypass();
-            let record = if bypass {
-                match output.try_put(record) {
-                    Ok(()) => continue,
-                    Err(PutError::Full(record)) => record,
-                    Err(_) => return Ok(()), // the consumer stopped
-                }
-            } else {
-                record
-            };
             encoded.clear();
             if let Err(error) = serde_json::to_writer(&mut encoded, &record.payload) {
                 // A payload that cannot be written cannot be spilled: it
@@ -356,7 +350,13 @@ pub(crate) async fn run_reader<T: DeserializeOwned + Send + 'static>(
             break;
         }
         let mut stopped = false;
+        // Records read back, handed on together before anything waits.
+        let mut ready = VecDeque::with_capacity(READ_BATCH);
         for read in batch {
+            if !matches!(read, Next::Record { .. }) && !put_all(&output, &mut ready).await {
+                stopped = true;
+                break;
+            }
             match read {
                 Next::Wait { closed: true } => stopped = true,
                 Next::Wait { closed: false } => data.as_mut().await,
@@ -385,12 +385,13 @@ pub(crate) async fn run_reader<T: DeserializeOwned + Send + 'static>(
                             let record =
                                 Record::new(ctx.next_id(), value, AckSet::from_tokens(tokens));
                             shared.stats.replayed.fetch_add(1, Ordering::Relaxed);
-                            if output.put(record).await.is_err() {
+                            ready.push_back(record);
+                        }
+                        Err(error) => {
+                            if !put_all(&output, &mut ready).await {
                                 stopped = true;
                                 break;
                             }
-                        }
-                        Err(error) => {
                             let reason =
                                 format!("a spilled record that does not read back: {error}");
                             dead_letter(&shared, &ctx, &metrics, payload, reason, tokens).await;
@@ -398,6 +399,9 @@ pub(crate) async fn run_reader<T: DeserializeOwned + Send + 'static>(
                     }
                 }
             }
+        }
+        if !stopped && !put_all(&output, &mut ready).await {
+            stopped = true;
         }
         // Only now may new records skip the disk: every record read is
         // passed on.
