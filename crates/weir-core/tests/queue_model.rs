@@ -20,6 +20,10 @@ use weir_core::{
 enum Op {
     TryPut,
     TryGet,
+    /// `try_put_many` of this many new items.
+    TryPutMany(usize),
+    /// `try_get_many` of at most this many.
+    TryGetMany(usize),
     TaskDone,
     Shutdown,
     ShutdownImmediate,
@@ -37,6 +41,8 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => Just(Op::TryPut),
         3 => Just(Op::TryGet),
+        2 => (1..=5usize).prop_map(Op::TryPutMany),
+        2 => (1..=5usize).prop_map(Op::TryGetMany),
         2 => Just(Op::TaskDone),
         1 => Just(Op::Shutdown),
         1 => Just(Op::ShutdownImmediate),
@@ -207,6 +213,26 @@ impl Model {
                 Step::Ready(Ok(()))
             }
         }
+    }
+
+    /// `try_put_many`: as many `try_put`s as admit their item; the first
+    /// that would not (full under `Block`/`Reject`, or shut down) stops it
+    /// and, unlike `try_put`, is not counted as rejected. Returns how many
+    /// went in.
+    fn try_put_many(&mut self, items: &mut VecDeque<u32>) -> usize {
+        let mut moved = 0;
+        while let Some(&item) = items.front() {
+            let dropping = matches!(self.policy, Overflow::DropNewest | Overflow::DropOldest);
+            if self.shut_down || (self.free_slots() == 0 && !dropping) {
+                break;
+            }
+            items.pop_front();
+            let Step::Ready(Ok(())) = self.admit(item, false) else {
+                unreachable!("an item with room or a dropping policy is admitted")
+            };
+            moved += 1;
+        }
+        moved
     }
 
     fn try_get(&mut self) -> Result<u32, GetError> {
@@ -391,6 +417,24 @@ fn run(cap: Option<usize>, policy: Overflow, ops: &[Op]) {
                 let real = queue.try_get();
                 assert_eq!(real, model.try_get());
                 accounted.extend(real.ok());
+            }
+            Op::TryPutMany(n) => {
+                let items: VecDeque<u32> = (next_item..next_item + n as u32).collect();
+                next_item += n as u32;
+                let (mut real, mut modelled) = (items.clone(), items);
+                assert_eq!(
+                    queue.try_put_many(&mut real),
+                    model.try_put_many(&mut modelled)
+                );
+                assert_eq!(real, modelled);
+                accounted.extend(real);
+            }
+            Op::TryGetMany(n) => {
+                let mut real = Vec::new();
+                queue.try_get_many(n, &mut real);
+                let modelled: Vec<u32> = (0..n).map_while(|_| model.try_get().ok()).collect();
+                assert_eq!(real, modelled);
+                accounted.extend(real);
             }
             Op::TaskDone => assert_eq!(queue.task_done(), model.task_done()),
             Op::Shutdown => {

@@ -4,8 +4,8 @@
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 
-use futures::FutureExt;
 use weir_core::Queue;
 
 use super::hand_off::{batch_size, put_all};
@@ -33,39 +33,53 @@ pub(crate) async fn run_source<T: Send + 'static>(
     let most = batch_size(&output);
     let mut batch = VecDeque::with_capacity(most);
     let mut room = 1;
+    let room_now = || {
+        output
+            .capacity()
+            .map_or(most, |capacity| capacity.saturating_sub(output.len()))
+            .clamp(1, most)
+    };
     for pulled in 0u64.. {
-        let item = if batch.is_empty() {
+        if !batch.is_empty()
+            && batch.len() >= room
+            && !hand_off(&output, &mut batch, &metrics).await
+        {
+            break; // stopped at once; the records are nacked
+        }
+        if batch.is_empty() {
             // The source is polled first, so a ready source pays nothing
             // for the drain check but this one, every so often.
             if pulled % DRAIN_CHECK_EVERY == 0 && ctx.drain.is_cancelled() {
                 break;
             }
-            room = output
-                .capacity()
-                .map_or(most, |capacity| capacity.saturating_sub(output.len()))
-                .clamp(1, most);
-            // `next` is cancelled when a drain begins; sources are
-            // cancel-safe.
-            tokio::select! {
-                biased;
-                item = source.next() => item,
-                _ = &mut drain => break,
+            room = room_now();
+        }
+        let item = {
+            // `next` is never dropped unfinished but when a drain begins;
+            // sources are cancel-safe for that.
+            let next = source.next();
+            tokio::pin!(next);
+            let mut ready = None;
+            if !batch.is_empty() {
+                match futures::poll!(next.as_mut()) {
+                    Poll::Ready(item) => ready = Some(item),
+                    Poll::Pending => {
+                        // Nothing more at once: hand over what was pulled,
+                        // then wait for the source.
+                        if !hand_off(&output, &mut batch, &metrics).await {
+                            break;
+                        }
+                        room = room_now();
+                    }
+                }
             }
-        } else {
-            // More only if the source has it at once and the link has room.
-            let ready = if batch.len() < room {
-                source.next().now_or_never()
-            } else {
-                None
-            };
             match ready {
                 Some(item) => item,
-                None => {
-                    if !hand_off(&output, &mut batch, &metrics).await {
-                        break; // stopped at once; the records are nacked
-                    }
-                    continue;
-                }
+                None => tokio::select! {
+                    biased;
+                    item = &mut next => item,
+                    _ = &mut drain => break,
+                },
             }
         };
         let Some(item) = item else { break };

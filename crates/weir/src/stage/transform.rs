@@ -70,7 +70,7 @@ where
     }
 
     async fn run_worker(&self, input: &Queue<Record<T>>, output: &Queue<Record<U>>) {
-        if matches!(&self.stage.work, Work::Each(StageFn::Inline(_))) {
+        if self.works_at_once() {
             return self.run_batched_worker(input, output).await;
         }
         while let Some(record) = input.get().await {
@@ -87,10 +87,21 @@ where
         }
     }
 
-    /// A worker of a cheap inline function: it works through what is
-    /// queued in batches and hands its outputs on together (`hand_off`).
-    /// Async and blocking work take one record at a time instead, so that
-    /// every worker gets its share.
+    /// Whether a record's work never waits: an inline function with no
+    /// rate limit to wait for and no retries to back off between. Only
+    /// then may a worker hold its outputs while it works through a batch:
+    /// they are held for microseconds, never for a wait.
+    fn works_at_once(&self) -> bool {
+        matches!(&self.stage.work, Work::Each(StageFn::Inline(_)))
+            && self.stage.rate.is_none()
+            && self.stage.retry.is_none()
+    }
+
+    /// A worker of a function that works at once (`works_at_once`): it
+    /// works through what is queued in batches and hands its outputs on
+    /// together (`hand_off`). Other work takes one record at a time, so
+    /// that every worker gets its share and no output waits for another
+    /// record's wait.
     async fn run_batched_worker(&self, input: &Queue<Record<T>>, output: &Queue<Record<U>>) {
         let mut input = Taker::new(input.clone());
         let most = batch_size(output);
