@@ -209,13 +209,19 @@ pub(crate) fn lines_of(path: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Whether `got` has the lines of `expected` (in order if `ordered`).
+/// Whether `got` has the lines of `expected` (in order if `ordered`), a
+/// JSON line compared by its value (Miller writes `{"id": 1, ...}`, jq
+/// `{"id":1,...}`; keys in order either way).
 pub(crate) fn same_output(expected: &[String], got: &Path, ordered: bool) -> bool {
-    let mut got = lines_of(got);
+    let compact = |line: &String| {
+        serde_json::from_str::<serde_json::Value>(line)
+            .map_or_else(|_| line.clone(), |value| value.to_string())
+    };
+    let mut got: Vec<String> = lines_of(got).iter().map(compact).collect();
+    let mut expected: Vec<String> = expected.iter().map(compact).collect();
     if ordered {
         return got == expected;
     }
-    let mut expected = expected.to_vec();
     got.sort_unstable();
     expected.sort_unstable();
     got == expected

@@ -261,7 +261,7 @@ pub fn run(opts: &Opts) -> Vec<Target> {
         lite.push(sqlite(records, &dir).as_secs_f64());
     }
     let rate = |secs: &[f64]| records as f64 / report::median(secs);
-    let (link_rate, floor_rate, lite_rate) = (rate(&link), rate(&floors), rate(&lite));
+    let (link_rate, floor_rate) = (rate(&link), rate(&floors));
     let mb = |r: f64| format!("{:.0} MB/s", r * RECORD_BYTES as f64 / 1e6);
     let mut table = Table::new(
         format!(
@@ -276,7 +276,7 @@ pub fn run(opts: &Opts) -> Vec<Target> {
         ("floor: buffered appends + read back", floor_rate, &floors),
     ];
     if !lite.is_empty() {
-        rows.push(("SQLite WAL (direct, no pipeline)", lite_rate, &lite));
+        rows.push(("SQLite WAL (direct, no pipeline)", rate(&lite), &lite));
     }
     for (name, r, secs) in rows {
         table.row(vec![

@@ -3,7 +3,10 @@
 //! A pipeline is a source, stages in order, and a sink, joined by bounded
 //! links ([`weir_core::Queue`]); when the sink is slow, the links fill and
 //! every stage up to the source waits: memory stays bounded by the sum of the
-//! link capacities plus the stages' concurrency.
+//! link capacities plus the stages' concurrency (and, for a stage whose work
+//! never waits, a batch of up to half a link taken from its input and one
+//! made for its output: records cross links in batches when several are at
+//! hand).
 //!
 //! * Records travel in a [`Record`] envelope with an acknowledgement back to
 //!   their source ([`ack`]); the source learns each record's [`Outcome`].

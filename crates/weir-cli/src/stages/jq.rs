@@ -311,7 +311,7 @@ fn load_error(code: &str, errors: jaq_core::load::Errors<&str, ()>) -> CompileEr
 /// A record as jq's input: a text record is parsed as JSON.
 fn record_to_val(record: &Value) -> Result<Val, BoxError> {
     match record {
-        Value::String(text) => jaq_json::read::parse_single(text.as_bytes())
+        Value::String(text) => super::jq_input::read(text.as_bytes())
             .map_err(|error| format!("malformed JSON: {error}").into()),
         other => Ok(json_to_val(other)),
     }

@@ -11,6 +11,7 @@ mod batch;
 mod command;
 pub(crate) mod http;
 mod jq;
+mod jq_input;
 mod json;
 pub(crate) mod options;
 mod throttle;

@@ -1,0 +1,150 @@
+//! A line of JSON read straight into a jq value.
+//!
+//! jaq's own reader (`jaq_json::read`, on hifijson) is what `jq` semantics
+//! need at the edges (numbers beyond `f64`, exact literals), but it is the
+//! slower reader: `weir-bench cli` had the `json` stage, which parses with
+//! serde_json and converts to a jq value, at 1.3x the jq stage that used
+//! jaq's reader. So a record is read with serde_json's parser straight into
+//! jaq's [`Val`] (no `serde_json::Value` in between); what serde_json
+//! cannot read (a number out of `f64`'s range, say) falls back to jaq's
+//! reader, whose error is the one reported. A number written with a
+//! fraction or exponent that is an integer (`1e3`, `3.0`) is read as that
+//! integer, as jq 1.6 reads it.
+
+use std::fmt;
+
+use jaq_json::{Num, Val};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// `text` as a jq value, or why it is not JSON (jaq's words).
+pub(crate) fn read(text: &[u8]) -> Result<Val, String> {
+    let mut input = serde_json::Deserializer::from_slice(text);
+    match ValSeed
+        .deserialize(&mut input)
+        .and_then(|val| input.end().map(|()| val))
+    {
+        Ok(val) => Ok(val),
+        Err(_) => jaq_json::read::parse_single(text).map_err(|error| error.to_string()),
+    }
+}
+
+/// Builds a [`Val`] from any self-describing input.
+struct ValSeed;
+
+impl<'de> DeserializeSeed<'de> for ValSeed {
+    type Value = Val;
+
+    fn deserialize<D: Deserializer<'de>>(self, input: D) -> Result<Val, D::Error> {
+        input.deserialize_any(ValVisitor)
+    }
+}
+
+struct ValVisitor;
+
+impl<'de> Visitor<'de> for ValVisitor {
+    type Value = Val;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Val, E> {
+        Ok(Val::Null)
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Val, E> {
+        Ok(Val::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Val, E> {
+        Ok(Val::Num(Num::from_integral(n)))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Val, E> {
+        Ok(Val::Num(Num::from_integral(n)))
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Val, E> {
+        // `1e3` and `3.0` are the integers jq 1.6 reads them as (it prints
+        // `1000` and `3`); jaq's reader would keep the literal.
+        const EXACT: f64 = (1u64 << 53) as f64;
+        Ok(Val::Num(if n.fract() == 0.0 && n.abs() < EXACT {
+            Num::from_integral(n as i64)
+        } else {
+            Num::Float(n)
+        }))
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<Val, E> {
+        Ok(Val::from(text.to_owned()))
+    }
+
+    fn visit_string<E>(self, text: String) -> Result<Val, E> {
+        Ok(Val::from(text))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Val, A::Error> {
+        let mut all = Vec::with_capacity(items.size_hint().unwrap_or(0));
+        while let Some(item) = items.next_element_seed(ValSeed)? {
+            all.push(item);
+        }
+        Ok(all.into_iter().collect())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut fields: A) -> Result<Val, A::Error> {
+        let mut map = jaq_json::Map::default();
+        map.reserve(fields.size_hint().unwrap_or(8));
+        while let Some(key) = fields.next_key::<String>()? {
+            let value = fields.next_value_seed(ValSeed)?;
+            map.insert(Val::from(key), value);
+        }
+        Ok(Val::obj(map))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What jaq's own reader makes of `text`.
+    fn jaq(text: &str) -> Val {
+        jaq_json::read::parse_single(text.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn reads_json_as_jq_prints_it() {
+        for (text, printed) in [
+            (
+                r#"{"id":7,"level":"error","tags":["a","b"],"nested":{"x":null,"y":true}}"#,
+                r#"{"id":7,"level":"error","tags":["a","b"],"nested":{"x":null,"y":true}}"#,
+            ),
+            (
+                r#"[1, -2, 3.5, 1e3, 3.0, 18446744073709551615, "\u00e9\n"]"#,
+                r#"[1,-2,3.5,1000,3,18446744073709551615,"é\n"]"#,
+            ),
+            // The last of a repeated key wins, in the first one's place.
+            (r#"{"a":1,"b":0,"a":2}"#, r#"{"a":2,"b":0}"#),
+            ("\"text\"", "\"text\""),
+            ("  42  ", "42"),
+        ] {
+            assert_eq!(read(text.as_bytes()).unwrap().to_string(), printed, "{text}");
+        }
+    }
+
+    #[test]
+    fn falls_back_to_jaqs_reader_and_its_errors() {
+        // Beyond f64: serde_json refuses it, jaq reads it.
+        assert_eq!(
+            read(b"1e1000").unwrap().to_string(),
+            jaq("1e1000").to_string()
+        );
+        let error = read(b"{\"a\": ").unwrap_err();
+        assert_eq!(
+            error,
+            jaq_json::read::parse_single(b"{\"a\": ")
+                .unwrap_err()
+                .to_string()
+        );
+        assert!(read(b"{} {}").is_err(), "one value a record");
+    }
+}
