@@ -116,9 +116,11 @@ async fn records_come_back_in_order_and_finished_segments_are_deleted() {
         .unwrap()
         .stage(
             "slow",
-            weir::stage::Stage::map(|n: u64| {
+            // Pauses without blocking a runtime thread, so that the link's
+            // writer runs, sees its memory full, and spills.
+            weir::stage::Stage::map_async(|n: u64| async move {
                 if n.is_multiple_of(1000) {
-                    std::thread::sleep(Duration::from_millis(20));
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 Ok(n)
             }),
@@ -130,7 +132,8 @@ async fn records_come_back_in_order_and_finished_segments_are_deleted() {
     assert_eq!(*out.lock().unwrap(), (0..20_000).collect::<Vec<_>>());
     assert!(report.accounting.balances(), "{}", report.accounting);
     assert_eq!(report.accounting.delivered, 20_000);
-    assert!(gauge(&report, "slow", "spill_spilled_total") > 1000.0);
+    let spilled = gauge(&report, "slow", "spill_spilled_total");
+    assert!(spilled > 1000.0, "{spilled} spilled");
     assert_eq!(
         gauge(&report, "slow", "spill_spilled_total"),
         gauge(&report, "slow", "spill_replayed_total")

@@ -127,7 +127,11 @@ mod tests {
             ("\"text\"", "\"text\""),
             ("  42  ", "42"),
         ] {
-            assert_eq!(read(text.as_bytes()).unwrap().to_string(), printed, "{text}");
+            assert_eq!(
+                read(text.as_bytes()).unwrap().to_string(),
+                printed,
+                "{text}"
+            );
         }
     }
 

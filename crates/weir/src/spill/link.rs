@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::Notify;
 use tokio::time::Instant;
-use weir_core::Queue;
+use weir_core::{PutError, Queue};
 
 use super::format;
 use super::log::{self, Recovered, SpillLog};
@@ -29,6 +29,9 @@ use crate::record::Record;
 /// Records the writer takes from its queue at once (one flush, and under
 /// `batch` at most one fsync, for all of them).
 const WRITE_BATCH: usize = 256;
+/// How long a record waits for room in the consumer's queue before the
+/// writer looks whether the producer's queue is full (then it spills).
+const FULL_CHECK: Duration = Duration::from_millis(1);
 /// Records the reader takes from the log at once (one lock for all).
 const READ_BATCH: usize = 64;
 /// The longest a record waits for its fsync under [`SpillSync::Batch`].
@@ -250,12 +253,23 @@ async fn write_all<T: Serialize + Send + 'static>(
         let Some(first) = first else { return Ok(()) };
         let mut batch = VecDeque::from([first]);
         input.try_get_many(WRITE_BATCH - 1, &mut batch);
-        // While nothing is on disk, what fits goes straight on, in one
-        // hand-off; the rest, in order, to disk.
+        // While nothing is on disk, records go straight on, what fits in
+        // one hand-off; the rest, in order, to disk once the link's memory
+        // is full.
         if shared.state.lock().bypass() {
-            output.try_put_many(&mut batch);
-            if !batch.is_empty() && output.is_shut_down() {
-                return Ok(()); // the consumer stopped
+            loop {
+                output.try_put_many(&mut batch);
+                let Some(record) = batch.pop_front() else {
+                    break;
+                };
+                match pass_on(input, output, record).await {
+                    Passed::On => {}
+                    Passed::Full(record) => {
+                        batch.push_front(record);
+                        break;
+                    }
+                    Passed::Stopped => return Ok(()),
+                }
             }
         }
         let mut wrote = false;
@@ -306,6 +320,38 @@ async fn write_all<T: Serialize + Send + 'static>(
             }
             drop(state);
             shared.data.notify_one();
+        }
+    }
+}
+
+/// What came of passing a record on in memory.
+enum Passed<T> {
+    On,
+    /// The link's memory is full: the record goes to disk.
+    Full(T),
+    /// The consumer stopped at once.
+    Stopped,
+}
+
+/// Passes `record` on to `output`, waiting for room there while the
+/// producer still has room in `input`: the link spills only when its
+/// memory (both queues) is full, that is when the producer would block,
+/// not when the consumer's queue is momentarily full. Whether the
+/// producer's queue is full is looked at every [`FULL_CHECK`].
+async fn pass_on<T>(input: &Queue<T>, output: &Queue<T>, mut record: T) -> Passed<T> {
+    loop {
+        match output.put_timeout(record, FULL_CHECK).await {
+            Ok(()) => return Passed::On,
+            Err(PutError::TimedOut(back)) => {
+                if input
+                    .capacity()
+                    .is_some_and(|capacity| input.len() >= capacity)
+                {
+                    return Passed::Full(back);
+                }
+                record = back;
+            }
+            Err(_) => return Passed::Stopped,
         }
     }
 }
