@@ -5,14 +5,24 @@
 //! - **bare**: a program written here on async-nats alone: a pull consumer,
 //!   each message published to the output stream with at most 256 publish
 //!   acks pending, and acked once its publish is acked;
-//! - **weir, 1 worker**: `weir run` with the `nats` source, a `json` stage
-//!   (`.`), the `nats` sink;
+//! - **weir, 1 worker**: `weir run` with the `nats` source (`format =
+//!   "json"`), a `json` stage with no options (the records are objects
+//!   already, so it passes them on), the `nats` sink;
 //! - **weir, 2 workers**: two such processes sharing the consumer.
+//!
+//! The messages are JSON objects (`{"id":N,"pad":"xx…"}`, 200 bytes), as a
+//! pipeline of JSON records has them. (A JSON *string* would not do: the
+//! source decodes it to a text record, which the `json` stage then parses
+//! again as JSON, and every record is dead-lettered.)
 //!
 //! Each contender has its own consumer on the input stream and its own
 //! output stream; it is timed from its start until its output stream holds
-//! every message. Also reported: weir's peak RSS with the million messages
-//! waiting in the stream (it pulls only what its links have room for).
+//! every message. A weir run that cannot get there (a worker exited, or its
+//! consumer acked every message while the output stream still lacks some:
+//! they were dead-lettered) fails the suite at once with the worker's
+//! stderr, and so does a run whose books show a dead letter. Also
+//! reported: weir's peak RSS with the million messages waiting in the
+//! stream (it pulls only what its links have room for).
 //!
 //! Targets: weir ≥ 0.8x the bare program; 2 workers ≥ 1.3x 1 worker.
 
@@ -34,6 +44,9 @@ const SIZE: usize = 200;
 /// `nats` sink's default `max_pending`).
 const MAX_PENDING: usize = 256;
 const INPUT: &str = "BENCH_IN";
+/// How long a weir run may stay with every input message acked and its
+/// output stream short before the suite gives up on it.
+const STALLED: Duration = Duration::from_secs(5);
 
 pub fn run(opts: &Opts) -> Vec<Target> {
     let Some(bin) = weir_binary() else {
@@ -162,15 +175,21 @@ async fn create_stream(js: &jetstream::Context, name: &str, subject: &str) -> Re
     .map_err(|e| e.to_string())
 }
 
-/// Publishes `count` messages of `SIZE` bytes (a JSON string) to the input.
+/// Message `id`: a JSON object of `SIZE` bytes, `{"id":N,"pad":"xx…"}`.
+fn message(id: u64) -> String {
+    let head = format!("{{\"id\":{id},\"pad\":\"");
+    let pad = SIZE.saturating_sub(head.len() + 2);
+    format!("{head}{}\"}}", "x".repeat(pad))
+}
+
+/// Publishes `count` messages of `SIZE` bytes to the input.
 async fn fill(url: &str, count: u64) -> Result<(), String> {
     let js = connect(url).await?;
     create_stream(&js, INPUT, "bench.in").await?;
-    let body = format!("\"{}\"", "x".repeat(SIZE - 2));
     let mut pending = FuturesUnordered::new();
-    for _ in 0..count {
+    for id in 0..count {
         let ack = js
-            .publish("bench.in", body.clone().into())
+            .publish("bench.in", message(id).into())
             .await
             .map_err(|e| e.to_string())?;
         pending.push(async move { ack.await.map(drop).map_err(|e| e.to_string()) });
@@ -192,6 +211,18 @@ async fn stored(js: &jetstream::Context, name: &str) -> u64 {
         Ok(mut stream) => stream.info().await.map_or(0, |info| info.state.messages),
         Err(_) => 0,
     }
+}
+
+/// Whether consumer `name` on the input has acked every message (none
+/// waiting, none in work).
+async fn all_acked(js: &jetstream::Context, name: &str) -> bool {
+    let Ok(stream) = js.get_stream(INPUT).await else {
+        return false;
+    };
+    stream
+        .consumer_info(name)
+        .await
+        .is_ok_and(|info| info.num_pending == 0 && info.num_ack_pending == 0)
 }
 
 /// The bare program: pull, publish (≤ 256 publish acks pending), ack each
@@ -254,6 +285,7 @@ fn weir_workers(
     count: u64,
     workers: usize,
 ) -> Result<(Duration, u64), String> {
+    let consumer = format!("weir{workers}");
     let output = format!("BENCH_WEIR{workers}");
     let subject = format!("bench.weir{workers}");
     let toml = dir.join(format!("weir{workers}.toml"));
@@ -261,17 +293,23 @@ fn weir_workers(
         &toml,
         format!(
             "[source]\ntype = \"nats\"\nurl = \"{url}\"\nstream = \"{INPUT}\"\n\
-             consumer = \"weir{workers}\"\nformat = \"json\"\n\n\
-             [[stage]]\ntype = \"json\"\nfilter = \".\"\n\n\
+             consumer = \"{consumer}\"\nformat = \"json\"\n\n\
+             [[stage]]\ntype = \"json\"\n\n\
              [sink]\ntype = \"nats\"\nurl = \"{url}\"\nsubject = \"{subject}\"\n\
              stream = \"{output}\"\n"
         ),
     )
     .map_err(|e| e.to_string())?;
     let js = runtime.block_on(connect(url))?;
+    let logs: Vec<PathBuf> = (0..workers)
+        .map(|worker| dir.join(format!("weir{workers}-{worker}.log")))
+        .collect();
     let started = Instant::now();
-    let children: Vec<Child> = (0..workers)
-        .map(|worker| {
+    let children: Vec<Child> = logs
+        .iter()
+        .enumerate()
+        .map(|(worker, log)| {
+            let log = std::fs::File::create(log).map_err(|e| e.to_string())?;
             Command::new(bin)
                 .args(["run", "--quiet"])
                 .arg(&toml)
@@ -280,32 +318,83 @@ fn weir_workers(
                     dir.join(format!("data-{workers}-{worker}")),
                 )
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(log)
                 .spawn()
                 .map_err(|e| e.to_string())
         })
         .collect::<Result<_, _>>()?;
     let mut children = Children(children);
+    let failed = |why: String| {
+        let stderr: Vec<String> = logs.iter().map(|log| tail(log)).collect();
+        Err(format!(
+            "{workers} weir worker(s): {why}; their stderr:\n{}",
+            stderr.join("\n--\n")
+        ))
+    };
     let mut peak = 0;
+    let mut acked_since: Option<Instant> = None;
     loop {
-        if runtime.block_on(stored(&js, &output)) >= count {
+        let held = runtime.block_on(stored(&js, &output));
+        if held >= count {
             break;
         }
+        if let Some(exited) = children.exited() {
+            return failed(format!("one exited ({exited}) before the output was full"));
+        }
+        if runtime.block_on(all_acked(&js, &consumer)) {
+            let since = *acked_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > STALLED {
+                children.terminate();
+                return failed(format!(
+                    "every input message was acked, but the output holds {held} of {count}"
+                ));
+            }
+        } else {
+            acked_since = None;
+        }
         if started.elapsed() > Duration::from_secs(600) {
-            return Err(format!("{workers} weir workers did not finish in 10 min"));
+            return failed("not done in 10 min".to_owned());
         }
         peak = peak.max(rss_kib(children.0[0].id()));
         std::thread::sleep(Duration::from_millis(20));
     }
     let time = started.elapsed();
     children.terminate();
+    for log in &logs {
+        let dead = dead_lettered(&std::fs::read_to_string(log).unwrap_or_default());
+        if dead != Some(0) {
+            return failed(format!("dead-lettered: {dead:?} (expected 0)"));
+        }
+    }
     Ok((time, peak))
+}
+
+/// The dead-lettered count in a run's books (`in N = delivered D +
+/// filtered F + dead-lettered L + ...`), `None` if there are none.
+fn dead_lettered(stderr: &str) -> Option<u64> {
+    let books = stderr.lines().rev().find(|line| line.starts_with("in "))?;
+    let (_, after) = books.split_once("dead-lettered ")?;
+    after.split_whitespace().next()?.parse().ok()
+}
+
+/// The last lines of a worker's stderr.
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 /// The children, killed when dropped (SIGTERM first when done).
 struct Children(Vec<Child>);
 
 impl Children {
+    /// How the first child that exited ended, if one has.
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.0
+            .iter_mut()
+            .find_map(|child| child.try_wait().ok().flatten())
+    }
+
     fn terminate(&mut self) {
         for child in &self.0 {
             let _ = Command::new("kill")
@@ -338,4 +427,27 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_a_json_object_of_the_size() {
+        for id in [0, 7, 999_999] {
+            let text = message(id);
+            assert_eq!(text.len(), SIZE, "{text}");
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(value["id"], id);
+        }
+    }
+
+    #[test]
+    fn the_dead_letters_are_read_from_the_books() {
+        let stderr = "SIGTERM: draining\nin 100 = delivered 0 + filtered 0 + \
+                      dead-lettered 100 + dropped 0 + nacked 0\n";
+        assert_eq!(dead_lettered(stderr), Some(100));
+        assert_eq!(dead_lettered("no books"), None);
+    }
 }
