@@ -105,6 +105,21 @@ fn start_server(dir: &Path) -> Result<Server, String> {
     })
 }
 
+/// One contender's run: its wall time, and the CPU time it and the
+/// server spent meanwhile.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    time: Duration,
+    cpu: Duration,
+    server_cpu: Duration,
+}
+
+/// The run of median time.
+fn median(mut runs: Vec<Run>) -> Run {
+    runs.sort_by_key(|run| run.time);
+    runs[runs.len() / 2]
+}
+
 fn run_in(opts: &Opts, bin: &Path, dir: &Path) -> Result<Vec<Target>, String> {
     let count = opts.items(MESSAGES);
     let server = start_server(dir)?;
@@ -112,33 +127,58 @@ fn run_in(opts: &Opts, bin: &Path, dir: &Path) -> Result<Vec<Target>, String> {
     let filled = Instant::now();
     runtime.block_on(fill(&server.url, count))?;
     let fill_time = filled.elapsed();
-    let bare = runtime.block_on(bare(&server.url, count))?;
-    let (one, peak_kib) = weir_workers(&runtime, bin, dir, &server.url, count, 1)?;
-    let (two, _) = weir_workers(&runtime, bin, dir, &server.url, count, 2)?;
-    let rate = |time: Duration| count as f64 / time.as_secs_f64();
+    let contenders = Contenders {
+        runtime: &runtime,
+        bin,
+        dir,
+        server: &server,
+        count,
+    };
+    // Interleaved, so a burst of noise on the machine hits every contender.
+    let (mut bares, mut ones, mut twos, mut peak_kib) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    for rep in 0..opts.reps {
+        bares.push(runtime.block_on(bare(&server, count, rep))?);
+        let (one, peak) = contenders.weir(1, rep)?;
+        ones.push(one);
+        peak_kib = peak_kib.max(peak);
+        twos.push(contenders.weir(2, rep)?.0);
+    }
+    let (bare, one, two) = (median(bares), median(ones), median(twos));
+    let rate = |run: Run| count as f64 / run.time.as_secs_f64();
+    let per_message = |cpu: Duration| format!("{:.1} µs", cpu.as_secs_f64() * 1e6 / count as f64);
     let mut table = Table::new(
         format!(
             "nats: {} messages of {SIZE} bytes, JetStream → trivial stage → JetStream \
              (file streams, one local nats-server)",
             report::count(count)
         ),
-        &["contender", "time", "rate", "vs bare"],
+        &[
+            "contender",
+            "time",
+            "rate",
+            "vs bare",
+            "CPU / msg",
+            "server CPU / msg",
+        ],
     );
-    for (name, time) in [
+    for (name, run) in [
         ("bare async-nats program", bare),
         ("weir, 1 worker", one),
         ("weir, 2 workers", two),
     ] {
         table.row(vec![
             name.to_owned(),
-            format!("{:.2} s", time.as_secs_f64()),
-            report::rate(rate(time)),
-            report::ratio(rate(time) / rate(bare)),
+            format!("{:.2} s", run.time.as_secs_f64()),
+            report::rate(rate(run)),
+            report::ratio(rate(run) / rate(bare)),
+            per_message(run.cpu),
+            per_message(run.server_cpu),
         ]);
     }
     table.note(format!(
         "Filling the input stream took {:.1} s. weir's peak RSS (1 worker, the stream \
-         holding every message): {}.",
+         holding every message): {}. CPU: user + system time of the contender's \
+         process(es) and of nats-server during the run, per message.",
         fill_time.as_secs_f64(),
         report::bytes(peak_kib * 1024)
     ));
@@ -227,19 +267,21 @@ async fn all_acked(js: &jetstream::Context, name: &str) -> bool {
 
 /// The bare program: pull, publish (≤ 256 publish acks pending), ack each
 /// message once its publish is acked.
-async fn bare(url: &str, count: u64) -> Result<Duration, String> {
-    let js = connect(url).await?;
-    create_stream(&js, "BENCH_BARE", "bench.bare").await?;
+async fn bare(server: &Server, count: u64, rep: usize) -> Result<Run, String> {
+    let js = connect(&server.url).await?;
+    let (output, subject) = (format!("BENCH_BARE_{rep}"), format!("bench.bare.{rep}"));
+    create_stream(&js, &output, &subject).await?;
     let consumer = js
         .get_stream(INPUT)
         .await
         .map_err(|e| e.to_string())?
         .create_consumer(pull::Config {
-            durable_name: Some("bare".into()),
+            durable_name: Some(format!("bare{rep}")),
             ..Default::default()
         })
         .await
         .map_err(|e| e.to_string())?;
+    let (cpu, server_cpu) = (cpu_time(std::process::id()), cpu_time(server.child.id()));
     let started = Instant::now();
     let mut messages = consumer
         .stream()
@@ -262,7 +304,7 @@ async fn bare(url: &str, count: u64) -> Result<Duration, String> {
                     .map_err(|e| e.to_string())?;
                 taken += 1;
                 let ack = js
-                    .publish("bench.bare", message.payload.clone())
+                    .publish(subject.clone(), message.payload.clone())
                     .await
                     .map_err(|e| e.to_string())?;
                 pending.push(async move {
@@ -272,101 +314,116 @@ async fn bare(url: &str, count: u64) -> Result<Duration, String> {
             }
         }
     }
-    Ok(started.elapsed())
+    let run = Run {
+        time: started.elapsed(),
+        cpu: cpu_time(std::process::id()).saturating_sub(cpu),
+        server_cpu: cpu_time(server.child.id()).saturating_sub(server_cpu),
+    };
+    drop(messages);
+    js.delete_stream(&output).await.map_err(|e| e.to_string())?;
+    Ok(run)
 }
 
-/// `workers` weir processes on one consumer; the time until the output
-/// stream holds every message, and the first worker's peak RSS (KiB).
-fn weir_workers(
-    runtime: &tokio::runtime::Runtime,
-    bin: &Path,
-    dir: &Path,
-    url: &str,
+/// What every weir run shares.
+struct Contenders<'a> {
+    runtime: &'a tokio::runtime::Runtime,
+    bin: &'a Path,
+    dir: &'a Path,
+    server: &'a Server,
     count: u64,
-    workers: usize,
-) -> Result<(Duration, u64), String> {
-    let consumer = format!("weir{workers}");
-    let output = format!("BENCH_WEIR{workers}");
-    let subject = format!("bench.weir{workers}");
-    let toml = dir.join(format!("weir{workers}.toml"));
-    std::fs::write(
-        &toml,
-        format!(
-            "[source]\ntype = \"nats\"\nurl = \"{url}\"\nstream = \"{INPUT}\"\n\
-             consumer = \"{consumer}\"\nformat = \"json\"\n\n\
-             [[stage]]\ntype = \"json\"\n\n\
-             [sink]\ntype = \"nats\"\nurl = \"{url}\"\nsubject = \"{subject}\"\n\
-             stream = \"{output}\"\n"
-        ),
-    )
-    .map_err(|e| e.to_string())?;
-    let js = runtime.block_on(connect(url))?;
-    let logs: Vec<PathBuf> = (0..workers)
-        .map(|worker| dir.join(format!("weir{workers}-{worker}.log")))
-        .collect();
-    let started = Instant::now();
-    let children: Vec<Child> = logs
-        .iter()
-        .enumerate()
-        .map(|(worker, log)| {
-            let log = std::fs::File::create(log).map_err(|e| e.to_string())?;
-            Command::new(bin)
-                .args(["run", "--quiet"])
-                .arg(&toml)
-                .env(
-                    "WEIR_DATA_DIR",
-                    dir.join(format!("data-{workers}-{worker}")),
-                )
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .map_err(|e| e.to_string())
-        })
-        .collect::<Result<_, _>>()?;
-    let mut children = Children(children);
-    let failed = |why: String| {
-        let stderr: Vec<String> = logs.iter().map(|log| tail(log)).collect();
-        Err(format!(
-            "{workers} weir worker(s): {why}; their stderr:\n{}",
-            stderr.join("\n--\n")
-        ))
-    };
-    let mut peak = 0;
-    let mut acked_since: Option<Instant> = None;
-    loop {
-        let held = runtime.block_on(stored(&js, &output));
-        if held >= count {
-            break;
-        }
-        if let Some(exited) = children.exited() {
-            return failed(format!("one exited ({exited}) before the output was full"));
-        }
-        if runtime.block_on(all_acked(&js, &consumer)) {
-            let since = *acked_since.get_or_insert_with(Instant::now);
-            if since.elapsed() > STALLED {
-                children.terminate();
-                return failed(format!(
-                    "every input message was acked, but the output holds {held} of {count}"
-                ));
+}
+
+impl Contenders<'_> {
+    /// `workers` weir processes on one consumer (repetition `rep`): the
+    /// run until the output stream holds every message, and the first
+    /// worker's peak RSS (KiB).
+    fn weir(&self, workers: usize, rep: usize) -> Result<(Run, u64), String> {
+        let (runtime, dir, url, count) = (self.runtime, self.dir, &self.server.url, self.count);
+        let name = format!("weir{workers}_{rep}");
+        let output = format!("BENCH_{}", name.to_uppercase());
+        let toml = dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &toml,
+            format!(
+                "[source]\ntype = \"nats\"\nurl = \"{url}\"\nstream = \"{INPUT}\"\n\
+                 consumer = \"{name}\"\nformat = \"json\"\n\n\
+                 [[stage]]\ntype = \"json\"\n\n\
+                 [sink]\ntype = \"nats\"\nurl = \"{url}\"\nsubject = \"bench.{name}\"\n\
+                 stream = \"{output}\"\n"
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let js = runtime.block_on(connect(url))?;
+        let logs: Vec<PathBuf> = (0..workers)
+            .map(|worker| dir.join(format!("{name}-{worker}.log")))
+            .collect();
+        let server_cpu = cpu_time(self.server.child.id());
+        let started = Instant::now();
+        let children: Vec<Child> = logs
+            .iter()
+            .map(|log| {
+                let log = std::fs::File::create(log).map_err(|e| e.to_string())?;
+                Command::new(self.bin)
+                    .args(["run", "--quiet"])
+                    .arg(&toml)
+                    .stdout(Stdio::null())
+                    .stderr(log)
+                    .spawn()
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<_, _>>()?;
+        let mut children = Children(children);
+        let failed = |why: String| {
+            let stderr: Vec<String> = logs.iter().map(|log| tail(log)).collect();
+            Err(format!(
+                "{workers} weir worker(s): {why}; their stderr:\n{}",
+                stderr.join("\n--\n")
+            ))
+        };
+        let mut peak = 0;
+        let mut acked_since: Option<Instant> = None;
+        loop {
+            let held = runtime.block_on(stored(&js, &output));
+            if held >= count {
+                break;
             }
-        } else {
-            acked_since = None;
+            if let Some(exited) = children.exited() {
+                return failed(format!("one exited ({exited}) before the output was full"));
+            }
+            if runtime.block_on(all_acked(&js, &name)) {
+                let since = *acked_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > STALLED {
+                    children.terminate();
+                    return failed(format!(
+                        "every input message was acked, but the output holds {held} of {count}"
+                    ));
+                }
+            } else {
+                acked_since = None;
+            }
+            if started.elapsed() > Duration::from_secs(600) {
+                return failed("not done in 10 min".to_owned());
+            }
+            peak = peak.max(rss_kib(children.0[0].id()));
+            std::thread::sleep(Duration::from_millis(20));
         }
-        if started.elapsed() > Duration::from_secs(600) {
-            return failed("not done in 10 min".to_owned());
+        let run = Run {
+            time: started.elapsed(),
+            cpu: children.0.iter().map(|child| cpu_time(child.id())).sum(),
+            server_cpu: cpu_time(self.server.child.id()).saturating_sub(server_cpu),
+        };
+        children.terminate();
+        for log in &logs {
+            let dead = dead_lettered(&std::fs::read_to_string(log).unwrap_or_default());
+            if dead != Some(0) {
+                return failed(format!("dead-lettered: {dead:?} (expected 0)"));
+            }
         }
-        peak = peak.max(rss_kib(children.0[0].id()));
-        std::thread::sleep(Duration::from_millis(20));
+        runtime
+            .block_on(js.delete_stream(&output))
+            .map_err(|e| e.to_string())?;
+        Ok((run, peak))
     }
-    let time = started.elapsed();
-    children.terminate();
-    for log in &logs {
-        let dead = dead_lettered(&std::fs::read_to_string(log).unwrap_or_default());
-        if dead != Some(0) {
-            return failed(format!("dead-lettered: {dead:?} (expected 0)"));
-        }
-    }
-    Ok((time, peak))
 }
 
 /// The dead-lettered count in a run's books (`in N = delivered D +
@@ -414,6 +471,22 @@ impl Drop for Children {
             let _ = child.wait();
         }
     }
+}
+
+/// The user + system CPU time process `pid` has used (zero if unknown),
+/// from `/proc/PID/stat` in clock ticks of 1/100 s (Linux's `USER_HZ`).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command's name in parentheses: state is field 3, utime 14,
+    // stime 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
 }
 
 /// Peak resident memory of process `pid`, in KiB (0 if unknown).
