@@ -8,7 +8,12 @@
 //! - **weir, 1 worker**: `weir run` with the `nats` source (`format =
 //!   "json"`), a `json` stage with no options (the records are objects
 //!   already, so it passes them on), the `nats` sink;
-//! - **weir, 2 workers**: two such processes sharing the consumer.
+//! - **weir, 2 workers**: two such processes sharing the consumer;
+//! - **bare, with message ids**: the bare program publishing each message
+//!   with a `Nats-Msg-Id` header (`STREAM:SEQ`), as weir's sink does so
+//!   the output stream drops a replay's duplicates. Not a target: it shows
+//!   what that header costs (the server checks every id against its
+//!   duplicate window).
 //!
 //! The messages are JSON objects (`{"id":N,"pad":"xx…"}`, 200 bytes), as a
 //! pipeline of JSON records has them. (A JSON *string* would not do: the
@@ -30,6 +35,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::{self, consumer::pull, stream};
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
@@ -135,15 +141,18 @@ fn run_in(opts: &Opts, bin: &Path, dir: &Path) -> Result<Vec<Target>, String> {
         count,
     };
     // Interleaved, so a burst of noise on the machine hits every contender.
-    let (mut bares, mut ones, mut twos, mut peak_kib) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    let (mut bares, mut ones, mut twos, mut with_ids) = (vec![], vec![], vec![], vec![]);
+    let mut peak_kib = 0;
     for rep in 0..opts.reps {
-        bares.push(runtime.block_on(bare(&server, count, rep))?);
+        bares.push(runtime.block_on(bare(&server, count, rep, false))?);
         let (one, peak) = contenders.weir(1, rep)?;
         ones.push(one);
         peak_kib = peak_kib.max(peak);
         twos.push(contenders.weir(2, rep)?.0);
+        with_ids.push(runtime.block_on(bare(&server, count, rep, true))?);
     }
     let (bare, one, two) = (median(bares), median(ones), median(twos));
+    let with_ids = median(with_ids);
     let rate = |run: Run| count as f64 / run.time.as_secs_f64();
     let per_message = |cpu: Duration| format!("{:.1} µs", cpu.as_secs_f64() * 1e6 / count as f64);
     let mut table = Table::new(
@@ -165,6 +174,7 @@ fn run_in(opts: &Opts, bin: &Path, dir: &Path) -> Result<Vec<Target>, String> {
         ("bare async-nats program", bare),
         ("weir, 1 worker", one),
         ("weir, 2 workers", two),
+        ("bare, with message ids", with_ids),
     ] {
         table.row(vec![
             name.to_owned(),
@@ -266,17 +276,22 @@ async fn all_acked(js: &jetstream::Context, name: &str) -> bool {
 }
 
 /// The bare program: pull, publish (≤ 256 publish acks pending), ack each
-/// message once its publish is acked.
-async fn bare(server: &Server, count: u64, rep: usize) -> Result<Run, String> {
+/// message once its publish is acked; `with_ids`: each publish with the
+/// message's origin as message id.
+async fn bare(server: &Server, count: u64, rep: usize, with_ids: bool) -> Result<Run, String> {
     let js = connect(&server.url).await?;
-    let (output, subject) = (format!("BENCH_BARE_{rep}"), format!("bench.bare.{rep}"));
+    let name = format!("bare{}_{rep}", if with_ids { "_ids" } else { "" });
+    let (output, subject) = (
+        format!("BENCH_{}", name.to_uppercase()),
+        format!("bench.{name}"),
+    );
     create_stream(&js, &output, &subject).await?;
     let consumer = js
         .get_stream(INPUT)
         .await
         .map_err(|e| e.to_string())?
         .create_consumer(pull::Config {
-            durable_name: Some(format!("bare{rep}")),
+            durable_name: Some(name),
             ..Default::default()
         })
         .await
@@ -303,8 +318,13 @@ async fn bare(server: &Server, count: u64, rep: usize) -> Result<Run, String> {
                     .ok_or("the consumer's messages ended")?
                     .map_err(|e| e.to_string())?;
                 taken += 1;
+                let mut publish = PublishMessage::build().payload(message.payload.clone());
+                if with_ids {
+                    let sequence = message.info().map_err(|e| e.to_string())?.stream_sequence;
+                    publish = publish.message_id(format!("{INPUT}:{sequence}"));
+                }
                 let ack = js
-                    .publish(subject.clone(), message.payload.clone())
+                    .send_publish(subject.clone(), publish)
                     .await
                     .map_err(|e| e.to_string())?;
                 pending.push(async move {
