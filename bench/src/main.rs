@@ -95,7 +95,7 @@ pub const SUITES: &[Suite] = &[
     },
     Suite {
         name: "nats",
-        about: "nats → stage → nats, 1M messages: weir (1 and 2 workers) vs bare async-nats",
+        about: "nats → stage → nats, 1M messages: weir (1 and 2 workers) vs bare async-nats (with and without message ids)",
         run: nats::run,
     },
     Suite {

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
-use weir::io::{Sink, Source, SourceItem, SourceReadings};
+use weir::io::{Readings, Sink, Source, SourceItem};
 use weir::stage::Stage;
 use weir::BoxError;
 
@@ -334,7 +334,7 @@ impl Source<Payload> for BoxSource {
         self.0.take_origin()
     }
 
-    fn readings(&self) -> SourceReadings {
+    fn readings(&self) -> Readings {
         self.0.readings()
     }
 }
@@ -343,7 +343,7 @@ impl Source<Payload> for BoxSource {
 trait DynSource: Send {
     fn next_boxed(&mut self) -> BoxFuture<'_, Option<SourceItem<Payload>>>;
     fn take_origin(&mut self) -> Option<Arc<str>>;
-    fn readings(&self) -> SourceReadings;
+    fn readings(&self) -> Readings;
     fn local_addr(&self) -> Option<SocketAddr>;
     fn take_lingering(&mut self) -> Option<JoinHandle<()>>;
 }
@@ -357,7 +357,7 @@ impl<S: OpenedSource> DynSource for S {
         Source::take_origin(self)
     }
 
-    fn readings(&self) -> SourceReadings {
+    fn readings(&self) -> Readings {
         Source::readings(self)
     }
 
@@ -385,6 +385,10 @@ impl Sink<Payload> for BoxSink {
     async fn flush(&mut self) -> Result<(), BoxError> {
         self.0.flush_boxed().await
     }
+
+    fn readings(&self) -> Readings {
+        self.0.readings()
+    }
 }
 
 /// [`Sink`] with its futures boxed, so it can be a trait object.
@@ -395,6 +399,7 @@ trait DynSink: Send {
         origin: Option<&'a str>,
     ) -> BoxFuture<'a, Result<(), BoxError>>;
     fn flush_boxed(&mut self) -> BoxFuture<'_, Result<(), BoxError>>;
+    fn readings(&self) -> Readings;
 }
 
 impl<S: Sink<Payload>> DynSink for S {
@@ -408,6 +413,10 @@ impl<S: Sink<Payload>> DynSink for S {
 
     fn flush_boxed(&mut self) -> BoxFuture<'_, Result<(), BoxError>> {
         Box::pin(self.flush())
+    }
+
+    fn readings(&self) -> Readings {
+        Sink::readings(self)
     }
 }
 

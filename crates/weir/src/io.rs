@@ -28,7 +28,7 @@ use bytes::Bytes;
 
 use crate::ack::AckCallback;
 use crate::error::BoxError;
-use crate::stage::spec::{Gauge, Readings};
+use crate::stage::spec::{self, Gauge};
 
 /// One item from a source, with an optional callback that will be told what
 /// became of it (see [`crate::ack`]).
@@ -118,20 +118,21 @@ pub trait Source<T>: Send + 'static {
     /// What the source tells about itself beyond the engine's counters (a
     /// broker's pending acks, its connection), shown with the source's
     /// metrics; asked once, when the pipeline is built. None by default.
-    fn readings(&self) -> SourceReadings {
-        SourceReadings::default()
+    fn readings(&self) -> Readings {
+        Readings::default()
     }
 }
 
-/// A source's gauges and status, read each time a snapshot is taken (see
-/// [`Source::readings`]); the same as a stage's
+/// A source's or a sink's gauges and status, read each time a snapshot is
+/// taken (see [`Source::readings`], [`Sink::readings`]); the same as a
+/// stage's
 /// ([`Stage::gauge`](crate::stage::Stage::gauge),
 /// [`Stage::status`](crate::stage::Stage::status)).
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};
 /// use std::sync::Arc;
-/// use weir::io::{Source, SourceItem, SourceReadings};
+/// use weir::io::{Readings, Source, SourceItem};
 /// use weir::Pipeline;
 ///
 /// struct Counted(Arc<AtomicU64>);
@@ -140,9 +141,9 @@ pub trait Source<T>: Send + 'static {
 ///         let n = self.0.fetch_add(1, Ordering::Relaxed);
 ///         (n < 3).then(|| SourceItem::Record((n as u32).into()))
 ///     }
-///     fn readings(&self) -> SourceReadings {
+///     fn readings(&self) -> Readings {
 ///         let pulled = self.0.clone();
-///         SourceReadings::default()
+///         Readings::default()
 ///             .gauge("pulled", move || pulled.load(Ordering::Relaxed) as f64)
 ///             .status(|| Some("connected".into()))
 ///     }
@@ -158,9 +159,9 @@ pub trait Source<T>: Send + 'static {
 /// assert_eq!(report.accounting.delivered, 3);
 /// ```
 #[derive(Default)]
-pub struct SourceReadings(pub(crate) Readings);
+pub struct Readings(pub(crate) spec::Readings);
 
-impl SourceReadings {
+impl Readings {
     /// A reading by name, e.g. `pending_acks`.
     pub fn gauge(mut self, name: &str, read: impl Fn() -> f64 + Send + Sync + 'static) -> Self {
         self.0.gauges.push(Gauge {
@@ -170,8 +171,8 @@ impl SourceReadings {
         self
     }
 
-    /// The source's state in words while it is unusual (`reconnecting`);
-    /// `None` while all is well.
+    /// The component's state in words while it is unusual
+    /// (`reconnecting`); `None` while all is well.
     pub fn status(mut self, read: impl Fn() -> Option<String> + Send + Sync + 'static) -> Self {
         self.0.status = Some(Arc::new(read));
         self
@@ -222,6 +223,13 @@ pub trait Sink<T>: Send + 'static {
     /// end.
     fn flush(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
         async { Ok(()) }
+    }
+
+    /// What the sink tells about itself beyond the engine's counters (its
+    /// connection), shown with the sink's metrics; asked once, when the
+    /// pipeline is built. None by default. See [`Readings`].
+    fn readings(&self) -> Readings {
+        Readings::default()
     }
 }
 

@@ -28,7 +28,7 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use serde::Deserialize;
-use weir::io::Sink;
+use weir::io::{Readings, Sink};
 use weir::BoxError;
 
 use super::line_writer::encode;
@@ -121,7 +121,7 @@ pub(crate) struct NatsSink {
     /// The id of this run, for the records without an origin.
     run: String,
     line: Vec<u8>,
-    _connection: Arc<ConnectionState>,
+    connection: Arc<ConnectionState>,
 }
 
 impl SinkConnector for NatsSinkConfig {
@@ -163,7 +163,7 @@ impl SinkConnector for NatsSinkConfig {
             written: 0,
             run: client.new_inbox().replace("_INBOX.", "weir-"),
             line: Vec::new(),
-            _connection: connection,
+            connection,
         })
     }
 }
@@ -267,6 +267,12 @@ impl Sink<Payload> for NatsSink {
                 self.send(publish).await;
             }
         }
+    }
+
+    /// The connection while it is, or was, lost.
+    fn readings(&self) -> Readings {
+        let connection = self.connection.clone();
+        Readings::default().status(move || connection.status())
     }
 }
 

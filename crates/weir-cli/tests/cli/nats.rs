@@ -3,7 +3,9 @@
 //! with the books balanced on both sides; two workers share a consumer and
 //! one killed with SIGKILL loses nothing; a slow pipeline stops the pulls;
 //! a broker restart loses nothing; a poison message is dead-lettered once;
-//! a consumer with other settings is refused, naming the setting.
+//! a message on its `max_deliver`-th delivery is dead-lettered with its
+//! delivery count; a consumer with other settings is refused, naming the
+//! setting.
 //!
 //! Sizes are kept small so the file runs in well under a minute: 20k
 //! messages for the kill test, not a million (the million-message memory
@@ -19,10 +21,22 @@ use crate::nats_server::NatsServer;
 /// Publishes `count` generated records `{"kind": "a", "id": N}` to
 /// `subject` through weir's `nats` sink, creating `stream`.
 fn publish(server: &NatsServer, dir: &Workdir, stream: &str, subject: &str, count: u64) {
+    publish_kind(server, dir, stream, subject, count, "a");
+}
+
+/// As [`publish`], the records of kind `kind`.
+fn publish_kind(
+    server: &NatsServer,
+    dir: &Workdir,
+    stream: &str,
+    subject: &str,
+    count: u64,
+    kind: &str,
+) {
     let pipeline = dir.write(
         "publish.toml",
         format!(
-            "[source]\ntype = \"generate\"\ncount = {count}\ntemplate = {{ kind = \"a\" }}\n\n\
+            "[source]\ntype = \"generate\"\ncount = {count}\ntemplate = {{ kind = \"{kind}\" }}\n\n\
              [sink]\ntype = \"nats\"\nurl = \"{}\"\nsubject = \"{subject}\"\nstream = \"{stream}\"\n",
             server.url()
         ),
@@ -214,9 +228,17 @@ fn a_broker_restart_loses_nothing() {
     assert_eq!(server.stream_messages("COPIES"), COUNT);
     let consumer = server.consumer("EVENTS", "relay");
     assert_eq!(consumer.num_pending, 0, "{consumer:?}");
-    // The progress lines and the summary show the reconnect.
-    assert!(err.contains("connected to NATS (1 reconnect)"), "{err}");
-    assert!(err.contains("pending_acks 0"), "{err}");
+    // The progress lines and the summary show the reconnect, the source's
+    // with its pending acks, the sink's on its own.
+    assert!(
+        err.contains("pending_acks 0, redeliveries 0, connected to NATS (1 reconnect)"),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|line| line.trim() == "nats: connected to NATS (1 reconnect)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -250,6 +272,70 @@ fn a_poison_message_is_dead_lettered_once_and_acked() {
     let consumer = server.consumer("EVENTS", "workers");
     assert_eq!(consumer.num_ack_pending, 0, "{consumer:?}");
     assert_eq!(consumer.num_redelivered, 0, "{consumer:?}");
+}
+
+#[test]
+fn a_message_at_max_deliver_is_dead_lettered_with_its_delivery_count() {
+    let server = NatsServer::start();
+    let dir = Workdir::new();
+    publish_kind(&server, &dir, "EVENTS", "events.in", 1, "poison");
+    // The poison fails a fail-fast stage: the run stops (exit 3) and the
+    // message is nakked, so it comes again at once, to the next run.
+    let failing = "[[stage]]\ntype = \"json\"\nfail_fast = true\n\
+                   filter = 'if .kind == \"poison\" then error(\"poison\") else . end'";
+    let pipeline = worker(
+        &dir,
+        "w.toml",
+        &server,
+        "max_deliver = 3\nack_wait = \"1s\"",
+        failing,
+        "out.jsonl",
+    );
+    let dead = dir.path("dead.jsonl");
+    for delivery in 1..=2 {
+        let output = run_to_end(&[&"run", &pipeline, &"--dead-letter", &dead]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(3), "delivery {delivery}: {err}");
+        assert_eq!(books(&err).nacked, 1, "delivery {delivery}: {err}");
+        // Each failed run took it once: its nak did not come straight
+        // back to the run's own pull request.
+        let consumer = server.consumer("EVENTS", "workers");
+        assert_eq!(
+            consumer.delivered.consumer_sequence, delivery,
+            "{consumer:?}"
+        );
+    }
+    // The third delivery is the consumer's last: dead-lettered at the
+    // source (the stage never sees it), acked; the run goes on with the
+    // messages that follow.
+    publish(&server, &dir, "EVENTS", "events.in", 10);
+    let run = Running::start(&[&"run", &pipeline, &"--dead-letter", &dead]);
+    wait_for_lines(&dir, "out.jsonl", 10, &run);
+    poll(Duration::from_secs(10), || {
+        (dir.lines("dead.jsonl").len() == 1).then_some(())
+    })
+    .unwrap_or_else(|| panic!("no dead letter; stderr:\n{}", run.stderr()));
+    // Longer than ack_wait: a message left unacked would come back.
+    std::thread::sleep(Duration::from_millis(2500));
+    run.terminate();
+    let (code, err) = run.wait(Duration::from_secs(20));
+    assert_eq!(code, Some(130), "{err}");
+    let books = books(&err);
+    assert_eq!((books.received, books.delivered), (11, 10), "{err}");
+    assert_eq!(books.dead_lettered, 1, "{err}");
+    let letters = dir.lines("dead.jsonl");
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert!(
+        letters[0].contains("delivered 3 times (the consumer's max_deliver)"),
+        "{letters:?}"
+    );
+    assert!(letters[0].contains("poison"), "{letters:?}");
+    assert_eq!(ids(&dir, "out.jsonl"), (0..10).collect::<Vec<_>>());
+    let consumer = server.consumer("EVENTS", "workers");
+    assert_eq!(consumer.num_ack_pending, 0, "{consumer:?}");
+    assert_eq!(consumer.num_pending, 0, "{consumer:?}");
+    // Three deliveries of the poison, one of each of the ten.
+    assert_eq!(consumer.delivered.consumer_sequence, 13, "{consumer:?}");
 }
 
 #[test]

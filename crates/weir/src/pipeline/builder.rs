@@ -467,6 +467,7 @@ impl<T: Send + 'static> Flow<T> {
         T: Sync,
     {
         let metrics = Arc::new(StageMetrics::new(name.into(), Role::Sink, 1));
+        *metrics.readings.lock() = sink.readings().0;
         self.build.ctx.register(metrics.clone());
         let (mut build, input) = self.connect(&metrics);
         let ctx = build.ctx.clone();

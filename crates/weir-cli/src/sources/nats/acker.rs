@@ -10,7 +10,9 @@
 //! The task ends once the source and every record's callback are gone, and
 //! the last pull request's messages are nakked: the command waits for it
 //! (the source's lingering work), so a drained run leaves no message
-//! waiting for `ack_wait`.
+//! waiting for `ack_wait`. Naks are held until that last pull request is
+//! over, so the server gives the nakked messages to another worker (or the
+//! next run) rather than straight back to this one.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -131,6 +133,23 @@ impl Acks {
     }
 }
 
+/// What the acker's loop woke up for.
+enum Event {
+    Command(Option<Command>),
+    /// A message the last pull request brought, `None` once it is over.
+    Leftover(Option<async_nats::Message>),
+    Tick,
+}
+
+/// The next message of the stopping puller's last request (`None` once it
+/// is over); never ready while there is no stopping puller.
+async fn leftover(stopping: &mut Option<Puller>) -> Option<async_nats::Message> {
+    match stopping {
+        Some(puller) => puller.leftover().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn run(
     client: Client,
     mut commands: mpsc::UnboundedReceiver<Command>,
@@ -142,7 +161,15 @@ async fn run(
     let mut in_work: HashMap<String, Instant> = HashMap::new();
     let mut ticks = tokio::time::interval((ack_wait / 4).max(Duration::from_millis(10)));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut leftovers = Vec::new();
+    // A nak waits until the source's last pull request is over: sent while
+    // the request is open, the server hands the message straight back to
+    // it, to this worker that is stopping, which naks it again, each round
+    // using up one of its `max_deliver` deliveries. Meanwhile the message
+    // stays in `in_work`, kept in progress. (A record is nacked only when
+    // the run ends: a drain deadline, a failure.)
+    // The puller once the source is gone, until its last request is over.
+    let mut stopping: Option<Puller> = None;
+    let mut open = true;
     let send = {
         let client = client.clone();
         move |reply: Subject, kind: AckKind| {
@@ -160,30 +187,41 @@ async fn run(
             }
         }
     };
-    loop {
-        tokio::select! {
-            command = commands.recv() => match command {
-                None => break,
-                Some(Command::Track(reply)) => {
-                    in_work.insert(reply.to_string(), Instant::now());
-                }
-                Some(Command::Done(reply, kind)) => {
+    while open || stopping.is_some() {
+        let event = tokio::select! {
+            command = commands.recv(), if open => Event::Command(command),
+            left = leftover(&mut stopping) => Event::Leftover(left),
+            _ = ticks.tick() => Event::Tick,
+        };
+        match event {
+            Event::Command(None) => open = false,
+            Event::Command(Some(Command::Track(reply))) => {
+                in_work.insert(reply.to_string(), Instant::now());
+            }
+            Event::Command(Some(Command::Done(reply, kind))) => {
+                acked_counts.pending.fetch_sub(1, Ordering::Relaxed);
+                if !matches!(kind, AckKind::Nak(_)) {
                     in_work.remove(reply.as_str());
-                    acked_counts.pending.fetch_sub(1, Ordering::Relaxed);
                     send(reply, kind).await;
                 }
-                Some(Command::Leftover(puller)) => {
-                    let send = send.clone();
-                    leftovers.push(tokio::spawn(async move {
-                        for message in puller.finish().await {
-                            if let Some(reply) = message.reply {
-                                send(reply, AckKind::Nak(None)).await;
-                            }
-                        }
-                    }));
+            }
+            Event::Command(Some(Command::Leftover(puller))) => stopping = Some(*puller),
+            // Brought after the source stopped taking: nakked at the end.
+            Event::Leftover(Some(message)) => {
+                if let Some(reply) = message.reply {
+                    in_work.insert(reply.to_string(), Instant::now());
                 }
-            },
-            _ = ticks.tick() => {
+            }
+            Event::Leftover(None) => {
+                if let Some(puller) = stopping.take() {
+                    for message in puller.close().await {
+                        if let Some(reply) = message.reply {
+                            in_work.insert(reply.to_string(), Instant::now());
+                        }
+                    }
+                }
+            }
+            Event::Tick => {
                 let now = Instant::now();
                 for (reply, since) in &mut in_work {
                     if now.duration_since(*since) >= half {
@@ -194,13 +232,11 @@ async fn run(
             }
         }
     }
-    // Every callback has run, so nothing is left in work; should a
-    // message be, it goes back to the stream at once.
-    for (reply, _) in in_work.drain() {
+    // Every callback has run and the last pull request is over: what is
+    // left in work was nakked, or came after the source stopped taking
+    // (or, should a message have had no outcome, goes back at once).
+    for reply in in_work.into_keys() {
         send(Subject::from(reply), AckKind::Nak(None)).await;
-    }
-    for leftover in leftovers {
-        let _ = leftover.await;
     }
     if tokio::time::timeout(FLUSH_TIMEOUT, client.flush())
         .await

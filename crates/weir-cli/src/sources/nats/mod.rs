@@ -33,7 +33,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use tokio::task::JoinHandle;
 use weir::io::{Emitted, SourceItem};
-use weir::io::{Source, SourceReadings};
+use weir::io::{Readings, Source};
 
 use self::acker::{AckCounts, Acks, DeadLetterAck};
 use self::consumer::{ConsumerError, Wanted};
@@ -245,10 +245,10 @@ impl Source<Payload> for NatsSource {
     /// `pending_acks` (messages in work, not yet acked or nakked),
     /// `redeliveries` (messages that came again), and the connection while
     /// it is, or was, lost.
-    fn readings(&self) -> SourceReadings {
+    fn readings(&self) -> Readings {
         let (pending, redelivered) = (self.counts.clone(), self.counts.clone());
         let connection = self.connection.clone();
-        SourceReadings::default()
+        Readings::default()
             .gauge("pending_acks", move || {
                 pending.pending.load(Ordering::Relaxed) as f64
             })

@@ -132,18 +132,24 @@ impl Puller {
         }
     }
 
-    /// Every message the current request still brings (until it ends, or
-    /// its deadline), for the drain to nak; the subscription is closed.
-    pub(crate) async fn finish(mut self) -> Vec<Message> {
-        let mut left = Vec::new();
+    /// Once the source stopped: the next message the current request
+    /// still brings, `None` once it is over (ended, or its deadline
+    /// passed). Cancel-safe.
+    pub(crate) async fn leftover(&mut self) -> Option<Message> {
         while self.outstanding > 0 {
             match self.receive().await {
-                Ok(Some(message)) => left.push(message),
+                Ok(Some(message)) => return Some(message),
                 Ok(None) => {}
-                Err(Closed) => break,
+                Err(Closed) => return None,
             }
         }
-        // What arrived anyway (an earlier request's stragglers).
+        None
+    }
+
+    /// Closes the subscription; returns what arrived anyway (an earlier
+    /// request's stragglers).
+    pub(crate) async fn close(mut self) -> Vec<Message> {
+        let mut left = Vec::new();
         let _ = self.subscriber.unsubscribe().await;
         while let Some(Some(message)) = self.subscriber.next().now_or_never() {
             if message.status.is_none() {
