@@ -29,12 +29,16 @@ use crate::record::Record;
 /// Records the writer takes from its queue at once (one flush, and under
 /// `batch` at most one fsync, for all of them).
 const WRITE_BATCH: usize = 256;
-/// How long a record waits for room in the consumer's queue before the
-/// writer looks whether the producer's queue is full (then it spills).
-/// Shorter stalls are scheduling noise, not a full link: at 1 ms,
-/// `weir-bench spill` on a loaded 2-core machine sent 460k of 3M records
-/// to disk through a link whose consumer is faster than its producer.
-const FULL_CHECK: Duration = Duration::from_millis(10);
+/// The link spills when its producer was blocked (its queue full) for at
+/// least half of the last window of this length. Shorter stalls are
+/// scheduling noise, not a full link: spilling as soon as the consumer's
+/// queue was full, `weir-bench spill` on a loaded 2-core machine sent 460k
+/// of 3M records to disk through a link whose consumer is faster than its
+/// producer.
+const PRESSURE_WINDOW: Duration = Duration::from_millis(10);
+/// How often a writer waiting for room looks whether the producer is
+/// held back.
+const FULL_CHECK: Duration = Duration::from_millis(1);
 /// Records the reader takes from the log at once (one lock for all).
 const READ_BATCH: usize = 64;
 /// The longest a record waits for its fsync under [`SpillSync::Batch`].
@@ -239,6 +243,7 @@ async fn write_all<T: Serialize + Send + 'static>(
     // written at most every BATCH_SYNC_EVERY (and when segments go).
     let mut last_ledger = Instant::now();
     let mut encoded = Vec::new();
+    let mut pressure = Pressure::new(input);
     loop {
         let first = match sync_due {
             Some(due) => tokio::select! {
@@ -265,7 +270,7 @@ async fn write_all<T: Serialize + Send + 'static>(
                 let Some(record) = batch.pop_front() else {
                     break;
                 };
-                match pass_on(input, output, record).await {
+                match pass_on(input, output, record, &mut pressure).await {
                     Passed::On => {}
                     Passed::Full(record) => {
                         batch.push_front(record);
@@ -336,24 +341,53 @@ enum Passed<T> {
     Stopped,
 }
 
-/// Passes `record` on to `output`, waiting for room there while the
-/// producer still has room in `input`: the link spills only when its
-/// memory (both queues) is full, that is when the producer would block,
-/// not when the consumer's queue is momentarily full. Whether the
-/// producer's queue is full is looked at every [`FULL_CHECK`].
-async fn pass_on<T>(input: &Queue<T>, output: &Queue<T>, mut record: T) -> Passed<T> {
+/// Whether a link's producer is held back: blocked on its queue for at
+/// least half of the last [`PRESSURE_WINDOW`].
+struct Pressure {
+    since: Instant,
+    blocked_then: Duration,
+    held: bool,
+}
+
+impl Pressure {
+    fn new<T>(input: &Queue<T>) -> Self {
+        Pressure {
+            since: Instant::now(),
+            blocked_then: input.stats().put_blocked,
+            held: false,
+        }
+    }
+
+    /// The verdict of the last full window (a new one starts when the
+    /// last is over).
+    fn held<T>(&mut self, input: &Queue<T>) -> bool {
+        let elapsed = self.since.elapsed();
+        if elapsed >= PRESSURE_WINDOW {
+            let blocked = input.stats().put_blocked;
+            self.held = blocked.saturating_sub(self.blocked_then) * 2 >= elapsed;
+            self.since = Instant::now();
+            self.blocked_then = blocked;
+        }
+        self.held
+    }
+}
+
+/// Passes `record` on to `output`, waiting for room there, unless the
+/// producer is held back ([`Pressure`]): then the link's memory is full,
+/// and the record goes to disk instead of the producer waiting longer.
+async fn pass_on<T>(
+    input: &Queue<T>,
+    output: &Queue<T>,
+    mut record: T,
+    pressure: &mut Pressure,
+) -> Passed<T> {
     loop {
+        if pressure.held(input) {
+            return Passed::Full(record);
+        }
         match output.put_timeout(record, FULL_CHECK).await {
             Ok(()) => return Passed::On,
-            Err(PutError::TimedOut(back)) => {
-                if input
-                    .capacity()
-                    .is_some_and(|capacity| input.len() >= capacity)
-                {
-                    return Passed::Full(back);
-                }
-                record = back;
-            }
+            Err(PutError::TimedOut(back)) => record = back,
             Err(_) => return Passed::Stopped,
         }
     }

@@ -7,7 +7,11 @@
 //! that must not stall). A spill link absorbs the burst on disk: its memory
 //! part holds `capacity` records, and once that is full, records are written
 //! to a log in the link's directory; the consumer gets them back in the
-//! order they came ([`crate::Flow::spill`]).
+//! order they came ([`crate::Flow::spill`]). "Full" means the producer is
+//! held back: blocked on the link for at least half of the last 10 ms. A
+//! consumer that merely falls behind for a moment (a scheduling stall) does
+//! not send records to disk; one that keeps the producer waiting does,
+//! within about 10 ms.
 //!
 //! # Guarantee
 //!
