@@ -74,6 +74,8 @@ pub(super) struct Finished {
     /// At least half of its operations were granted after the last cut, so
     /// it measured the limit now.
     pub(super) fresh: bool,
+    /// All of them were.
+    pub(super) all_fresh: bool,
 }
 
 impl RoundTrip {
@@ -120,6 +122,7 @@ impl RoundTrip {
             count: self.count,
             in_use: self.in_use * 2 >= self.count,
             fresh: self.stale * 2 <= self.count,
+            all_fresh: self.stale == 0,
         };
         self.clear();
         Some(finished)
@@ -148,6 +151,12 @@ pub(super) struct Baseline {
 const NOISE_WEIGHT: f64 = 0.1;
 
 impl Baseline {
+    /// The service is this slow now without a queue of ours: `mean` is the
+    /// new lowest.
+    pub(super) fn rebase(&mut self, mean: f64) {
+        self.lowest = Some(mean);
+    }
+
     /// Whether there is a baseline yet.
     pub(super) fn is_known(&self) -> bool {
         self.lowest.is_some()
@@ -204,6 +213,7 @@ mod tests {
             count: 100,
             in_use: true,
             fresh: true,
+            all_fresh: true,
         }
     }
 
@@ -240,6 +250,7 @@ mod tests {
         // Unless the round trip measured the limit before a cut.
         let stale = Finished {
             fresh: false,
+            all_fresh: false,
             ..steady(0.0226, 0.001)
         };
         assert_eq!(baseline.queueing(&stale, 1.1), None);
