@@ -13,6 +13,10 @@
 //!   between ×0.5 and ×0.9.
 //! * **Overload.** An [`Outcome::Overloaded`] cuts the limit by `backoff`
 //!   at once, at most once per round trip.
+//! * **Not a queue of ours.** If the round trip after such a cut is no
+//!   faster, sending less did not help: the service (or the client's
+//!   machine) is slower now. That latency becomes the baseline instead of
+//!   cutting again and again down to the minimum.
 //! * **Growth.** A round trip with the limit in use and no queue grows the
 //!   limit: doubled until the first cut (slow start); after a cut, by half
 //!   the way back to the **ceiling**, the limit at the last cut, where the
@@ -191,10 +195,15 @@ impl Aimd {
             // Two slow round trips in a row make a queue; one may be chance
             // (and a cut on chance makes the next round trip smaller and
             // noisier, which made the limit spiral down on a noisy service).
-            if state.slow_round_trip {
+            // In slow start the limit doubles every round trip, so waiting
+            // for a second would overshoot twice as far: one ends it.
+            if state.slow_round_trip || state.ceiling.is_none() {
                 let factor = ratio.clamp(MIN_QUEUEING_FACTOR, MAX_QUEUEING_FACTOR);
+                // A round trip of slow start mixes two limits: its mean is
+                // no measure to hold the next one against.
+                let measured = state.slow_round_trip.then_some(round_trip.mean);
                 let decision = state.cut(limit, factor);
-                state.cut_at_mean = Some(round_trip.mean);
+                state.cut_at_mean = measured;
                 return decision;
             }
             state.slow_round_trip = true;
@@ -255,6 +264,17 @@ mod tests {
         round_trip(aimd, state, limit, latency_ms)
     }
 
+    /// A state past slow start (an overload at 64) that saw 30 round trips
+    /// of 20 ms at 32.
+    fn past_slow_start(aimd: &Aimd) -> AimdState {
+        let mut state = AimdState::default();
+        aimd.decide(&mut state, &overloaded(64.0));
+        for _ in 0..30 {
+            round_trip(aimd, &mut state, 32.0, 20);
+        }
+        state
+    }
+
     fn overloaded(limit: f64) -> Sample {
         Sample {
             overloaded: true,
@@ -280,6 +300,19 @@ mod tests {
     }
 
     #[test]
+    fn in_slow_start_one_slow_round_trip_ends_it() {
+        let aimd = Aimd::default();
+        let mut state = AimdState::default();
+        assert_eq!(round_trip(&aimd, &mut state, 10.0, 20), Decision::Set(20.0));
+        assert_eq!(round_trip(&aimd, &mut state, 20.0, 20), Decision::Set(40.0));
+        assert_eq!(
+            round_trip(&aimd, &mut state, 40.0, 40),
+            Decision::Backoff(20.0)
+        );
+        assert_eq!(state.ceiling, Some(40.0));
+    }
+
+    #[test]
     fn an_idle_limit_does_not_grow() {
         let aimd = Aimd::default();
         let mut state = AimdState::default();
@@ -293,10 +326,7 @@ mod tests {
     #[test]
     fn one_slow_round_trip_is_chance_two_in_a_row_a_queue() {
         let aimd = Aimd::default();
-        let mut state = AimdState::default();
-        for _ in 0..30 {
-            round_trip(&aimd, &mut state, 32.0, 20);
-        }
+        let mut state = past_slow_start(&aimd);
         assert_eq!(round_trip(&aimd, &mut state, 32.0, 30), Decision::Keep);
         assert!(matches!(
             round_trip(&aimd, &mut state, 32.0, 20),
@@ -310,16 +340,32 @@ mod tests {
     }
 
     #[test]
+    fn a_slowness_that_a_cut_does_not_cure_becomes_the_baseline() {
+        let aimd = Aimd::default();
+        let mut state = past_slow_start(&aimd);
+        // 30 ms from now on, whatever the limit: one cut...
+        let Decision::Backoff(limit) = two_round_trips(&aimd, &mut state, 32.0, 30) else {
+            panic!("two slow round trips are a queue");
+        };
+        // ...and as the next round trip is no faster, no more: the limit
+        // grows back toward where it was.
+        assert_eq!(
+            round_trip(&aimd, &mut state, limit, 30),
+            Decision::Set(limit + (32.0 - limit) / 2.0)
+        );
+        for _ in 0..10 {
+            assert!(matches!(
+                round_trip(&aimd, &mut state, 32.0, 30),
+                Decision::Set(_)
+            ));
+        }
+    }
+
+    #[test]
     fn a_queue_cuts_by_littles_law_between_half_and_nine_tenths() {
         let aimd = Aimd::default();
         // A service answering in 20 ms for 30 round trips, then slower.
-        let steady = || {
-            let mut state = AimdState::default();
-            for _ in 0..30 {
-                round_trip(&aimd, &mut state, 32.0, 20);
-            }
-            state
-        };
+        let steady = || past_slow_start(&aimd);
         // 25 ms against 20: 20 / 25 of the limit would serve as many.
         let Decision::Backoff(limit) = two_round_trips(&aimd, &mut steady(), 40.0, 25) else {
             panic!("a 25% slower round trip is a queue");
@@ -336,10 +382,7 @@ mod tests {
             latency_tolerance: 1.0,
             ..aimd
         };
-        let mut state = AimdState::default();
-        for _ in 0..30 {
-            round_trip(&strict, &mut state, 32.0, 20);
-        }
+        let mut state = past_slow_start(&strict);
         assert_eq!(
             two_round_trips(&strict, &mut state, 32.0, 21),
             Decision::Backoff(32.0 * 0.9)
