@@ -18,12 +18,14 @@
 //!   machine) is slower now. That latency becomes the baseline instead of
 //!   cutting again and again down to the minimum.
 //! * **Growth.** A round trip with the limit in use and no queue grows the
-//!   limit: doubled until the first cut (slow start); after a cut, by half
-//!   the way back to the **ceiling**, the limit at the last cut, where the
-//!   service last showed strain (but at least `increase`); at or above the
-//!   ceiling, by `increase`. So the limit returns quickly to just below the
-//!   level that hurt, and probes past it slowly: it saws in a narrow band
-//!   under the service's capacity instead of between half and all of it.
+//!   limit: doubled in slow start, which ends at the first cut or once the
+//!   mean is half the tolerance above the lowest; then by half the way
+//!   back to the **ceiling** (but at least `increase`) and by `increase`
+//!   at or above it. After an overload the ceiling is the level the
+//!   service refused work at, so the limit comes back quickly to just
+//!   below it; after a queue it is where Little's law put the cut, so the
+//!   limit probes past it slowly. It saws in a narrow band under the
+//!   service's capacity instead of between half and all of it.
 //!
 //! With [`WatchLatency::AfterOverload`] latency moves nothing until the
 //! service has signalled overload once: what a fixed concurrency wants, a
@@ -122,8 +124,10 @@ pub(super) struct AimdState {
 const QUEUE_DRAINED: f64 = 0.05;
 
 impl AimdState {
-    fn cut(&mut self, limit: f64, factor: f64) -> Decision {
-        self.ceiling = Some(limit);
+    /// Cuts `limit` by `factor`; `ceiling` is where the growth after it
+    /// slows down.
+    fn cut(&mut self, limit: f64, factor: f64, ceiling: f64) -> Decision {
+        self.ceiling = Some(ceiling);
         self.round_trip.clear();
         self.slow_round_trip = false;
         self.cut_at_mean = None;
@@ -161,7 +165,9 @@ impl Aimd {
                 return Decision::Keep;
             }
             state.overloaded = true;
-            return state.cut(limit, self.backoff);
+            // The service refused work at `limit`: come back toward it
+            // quickly, past it slowly.
+            return state.cut(limit, self.backoff, limit);
         }
         // The first round trip is short: the first answers come from the
         // requests that found the service emptiest, the best guess of its
@@ -202,7 +208,9 @@ impl Aimd {
                 // A round trip of slow start mixes two limits: its mean is
                 // no measure to hold the next one against.
                 let measured = state.slow_round_trip.then_some(round_trip.mean);
-                let decision = state.cut(limit, factor);
+                // Little's law put the cut where the queue ends: grow
+                // slowly from there.
+                let decision = state.cut(limit, factor, limit * factor);
                 state.cut_at_mean = measured;
                 return decision;
             }
@@ -214,6 +222,17 @@ impl Aimd {
             // An idle limit is no evidence that more would be fine, and a
             // round trip from before the last cut measured another limit.
             return Decision::Keep;
+        }
+        if state.ceiling.is_none()
+            && state
+                .baseline
+                .slower_than(round_trip.mean, (1.0 + self.latency_tolerance) / 2.0)
+        {
+            // Half the tolerance: slow start ends here, before it doubles
+            // into a queue (on the bench it went from 40, 1.25 × capacity,
+            // to 80, where the server refuses work, as the round trip at 40
+            // still mixed in answers from 20).
+            state.ceiling = Some(limit);
         }
         let step = match state.ceiling {
             None => limit,
@@ -309,7 +328,21 @@ mod tests {
             round_trip(&aimd, &mut state, 40.0, 40),
             Decision::Backoff(20.0)
         );
-        assert_eq!(state.ceiling, Some(40.0));
+        assert_eq!(state.ceiling, Some(20.0));
+    }
+
+    #[test]
+    fn slow_start_ends_where_latency_starts_to_rise() {
+        let aimd = Aimd {
+            latency_tolerance: 1.2,
+            ..Aimd::default()
+        };
+        let mut state = AimdState::default();
+        round_trip(&aimd, &mut state, 10.0, 20);
+        // 15% slower: no queue yet (under 1.2), but past half the
+        // tolerance: no more doubling.
+        assert_eq!(round_trip(&aimd, &mut state, 20.0, 23), Decision::Set(21.0));
+        assert_eq!(state.ceiling, Some(20.0));
     }
 
     #[test]
@@ -348,10 +381,10 @@ mod tests {
             panic!("two slow round trips are a queue");
         };
         // ...and as the next round trip is no faster, no more: the limit
-        // grows back toward where it was.
+        // grows again.
         assert_eq!(
             round_trip(&aimd, &mut state, limit, 30),
-            Decision::Set(limit + (32.0 - limit) / 2.0)
+            Decision::Set(limit + 1.0)
         );
         for _ in 0..10 {
             assert!(matches!(

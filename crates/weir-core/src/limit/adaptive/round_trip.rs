@@ -159,6 +159,11 @@ impl Baseline {
         self.lowest = Some(mean);
     }
 
+    /// Whether `mean` is above `factor` × the lowest.
+    pub(super) fn slower_than(&self, mean: f64, factor: f64) -> bool {
+        self.lowest.is_some_and(|lowest| mean > lowest * factor)
+    }
+
     /// Whether there is a baseline yet.
     pub(super) fn is_known(&self) -> bool {
         self.lowest.is_some()
