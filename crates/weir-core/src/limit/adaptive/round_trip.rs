@@ -140,12 +140,10 @@ impl RoundTrip {
 #[derive(Debug, Default)]
 pub(super) struct Baseline {
     lowest: Option<f64>,
-    /// Average spread of the round trips near the lowest: the service's
-    /// own noise. A queue spreads latencies too, so slower round trips do
-    /// not count, or a queue would widen the allowance that should catch
-    /// it; nor does the first, whose latencies include opening connections
-    /// (on the bench, its spread let slow start run past the service's
-    /// capacity to where it refuses work).
+    /// Average spread of the first round trip and of those near the
+    /// lowest: the service's own noise. A queue spreads latencies too, so
+    /// slower round trips do not count, or a queue would widen the
+    /// allowance that should catch it.
     spread: Option<f64>,
 }
 
@@ -179,7 +177,8 @@ impl Baseline {
         let mean = round_trip.mean.max(FLOOR);
         // The standard error of this round trip's mean, if only the
         // service's own noise moved it: a smaller round trip is noisier.
-        let noise = self.spread.unwrap_or(0.0) / (round_trip.count.max(1) as f64).sqrt();
+        let spread = *self.spread.get_or_insert(round_trip.spread);
+        let noise = spread / (round_trip.count.max(1) as f64).sqrt();
         let queueing = match self.lowest {
             Some(lowest) if round_trip.fresh => {
                 let threshold = lowest * (tolerance + NOISE_ALLOWANCE * noise);
@@ -191,10 +190,7 @@ impl Baseline {
             .lowest
             .is_some_and(|lowest| mean <= lowest * (1.0 + NEAR_LOWEST))
         {
-            self.spread = Some(match self.spread {
-                Some(spread) => spread + (round_trip.spread - spread) * NOISE_WEIGHT,
-                None => round_trip.spread,
-            });
+            self.spread = Some(spread + (round_trip.spread - spread) * NOISE_WEIGHT);
         }
         let rise = (BASELINE_RISE * noise).max(MIN_BASELINE_RISE);
         self.lowest = Some(match self.lowest {
@@ -268,9 +264,6 @@ mod tests {
     #[test]
     fn a_noisy_service_gets_a_wide_allowance() {
         let mut baseline = Baseline::default();
-        // The first round trip sets the lowest; the second, near it, the
-        // noise.
-        baseline.queueing(&steady(0.020, 0.1), 1.1);
         baseline.queueing(&steady(0.020, 0.1), 1.1);
         // 35% slower with a standard error of 10%: within chance.
         assert_eq!(baseline.queueing(&steady(0.027, 0.1), 1.1), None);
