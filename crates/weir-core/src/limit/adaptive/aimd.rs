@@ -114,6 +114,8 @@ pub(super) struct AimdState {
     overloaded: bool,
     /// The last round trip looked like a queue.
     slow_round_trip: bool,
+    /// Successes to pass over before the next round trip (see `decide`).
+    skip: usize,
     /// The mean latency of the round trip that made the last cut for a
     /// queue, until a round trip after the cut is measured.
     cut_at_mean: Option<f64>,
@@ -133,6 +135,7 @@ impl AimdState {
         self.round_trip.clear();
         self.slow_round_trip = false;
         self.cut_at_mean = None;
+        self.skip = 0;
         Decision::Backoff(limit * factor)
     }
 }
@@ -170,6 +173,10 @@ impl Aimd {
             // The service refused work at `limit`: come back toward it
             // quickly, past it slowly.
             return state.cut(limit, self.backoff, limit);
+        }
+        if state.skip > 0 {
+            state.skip -= 1;
+            return Decision::Keep;
         }
         // The first round trip is short: the first answers come from the
         // requests that found the service emptiest, the best guess of its
@@ -235,7 +242,15 @@ impl Aimd {
             state.ceiling = Some(limit);
         }
         let step = match state.ceiling {
-            None => limit,
+            None => {
+                // The next `limit` answers are for requests sent before the
+                // limit doubled: they would not show what the new one does
+                // (on the bench, the round trip after 20 → 40 answered as
+                // fast as at 20, and slow start went on to 80, where the
+                // server refuses work).
+                state.skip = limit.ceil() as usize;
+                limit
+            }
             Some(ceiling) if limit < ceiling => ((ceiling - limit) / 2.0).max(self.increase),
             Some(_) => self.increase,
         };
@@ -257,6 +272,11 @@ mod tests {
         } else {
             MIN_SAMPLES
         };
+        // Answers to requests sent before a doubling are passed over.
+        for _ in 0..state.skip {
+            let sample = Sample::success(limit, latency_ms, limit as usize);
+            assert_eq!(aimd.decide(state, &sample), Decision::Keep);
+        }
         let mut decision = Decision::Keep;
         for n in 0..samples {
             let sample = Sample::success(limit, latency_ms, limit as usize);
