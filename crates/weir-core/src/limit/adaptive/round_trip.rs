@@ -40,9 +40,11 @@ const NEAR_LOWEST: f64 = 0.02;
 /// A mean counts as queueing only above `tolerance` plus this many standard
 /// errors of the mean (relative to it). The lowest mean is itself a lucky
 /// round trip, about one to two standard errors below the typical one, so
-/// 4 leaves two to three: a service whose latency only varies by chance is
-/// taken for queueing in about one round trip in a hundred (see the
-/// noisy-latency test in `tests/limit_adaptive.rs`).
+/// 3 (with the tolerance's 10%) leaves one to two more, and `Aimd` wants
+/// two such round trips in a row before it cuts. Chosen on the models of
+/// `tests/limit_adaptive.rs`: with it the noisy-latency test keeps the
+/// limit above 190 of 256, and a steady service's queue shows at about
+/// 1.05 × its capacity.
 const NOISE_ALLOWANCE: f64 = 3.0;
 
 /// The latencies of the round trip in progress.
