@@ -239,17 +239,23 @@ fn overload(opts: &Opts, reps: usize) -> Vec<Target> {
     );
     // (setting, goodput, dead-lettered share) per setting that ran.
     let mut results: Vec<(&str, f64, f64)> = Vec::new();
-    for concurrency in ["adaptive", "8", "32", "256"] {
-        let client = Client::WeirLibrary {
-            concurrency: concurrency.into(),
-        };
-        let mut runs = Vec::new();
-        for _ in 0..reps {
-            match measure(&client, &config, n, 0) {
+    let settings = ["adaptive", "8", "32", "256"];
+    let client = |concurrency: &str| Client::WeirLibrary {
+        concurrency: concurrency.into(),
+    };
+    // Interleaved, one rep of every setting at a time, so that a change in
+    // the machine's load (2 shared cores) falls on all of them alike.
+    let mut all_runs: Vec<Vec<(Run, ServerStats)>> = vec![Vec::new(); settings.len()];
+    for _ in 0..reps {
+        for (concurrency, runs) in settings.iter().zip(&mut all_runs) {
+            match measure(&client(concurrency), &config, n, 0) {
                 Ok(measured) => runs.push(measured),
                 Err(e) => println!("\nconcurrency {concurrency} FAILED: {e}"),
             }
         }
+    }
+    for (concurrency, runs) in settings.into_iter().zip(all_runs) {
+        let client = client(concurrency);
         if runs.is_empty() {
             continue;
         }

@@ -220,7 +220,7 @@ impl Caller {
                 outage: &self.outage,
                 armed: pass == Pass::Probe,
             };
-            let result = self.attempt(request(&self.client)).await;
+            let result = self.attempt(request(&self.client), pass).await;
             probe.armed = false;
             let failure = match result {
                 Ok(answer) => {
@@ -255,7 +255,12 @@ impl Caller {
     }
 
     /// One attempt, under a permit of the limit if there is one.
-    async fn attempt(&self, request: RequestBuilder) -> Result<Answer, AttemptFailure> {
+    ///
+    /// A probe that fails with a service signal teaches the limit nothing:
+    /// the pause is the backing off, and a service that is down says
+    /// nothing about how much it takes once up. Cutting the limit on every
+    /// failed probe would leave it at its minimum when the service returns.
+    async fn attempt(&self, request: RequestBuilder, pass: Pass) -> Result<Answer, AttemptFailure> {
         let permit = match &self.limit {
             Some(limit) => Some(limit.acquire().await),
             None => None,
@@ -264,6 +269,9 @@ impl Caller {
         if let Some(permit) = permit {
             match &result {
                 Ok(_) => permit.success(),
+                Err(failure) if pass == Pass::Probe && failure.service_signal().is_some() => {
+                    drop(permit);
+                }
                 Err(failure) if failure.overloaded() => permit.record(Outcome::Overloaded),
                 Err(_) => permit.record(Outcome::Failed),
             }

@@ -41,7 +41,7 @@ mod wait;
 
 pub use self::adaptive::{
     AdaptiveConcurrency, AdaptiveConfig, AdaptivePermit, AdaptiveStats, Aimd, Algorithm,
-    ConfigError, Gradient, Headroom, Outcome,
+    ConfigError, Gradient, Headroom, Outcome, WatchLatency,
 };
 pub use self::concurrency::{ConcurrencyLimit, ConcurrencyPermit, ConcurrencyStats};
 pub use self::limiter::Limiter;

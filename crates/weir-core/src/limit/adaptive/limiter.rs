@@ -28,6 +28,7 @@ use parking_lot::{Mutex, MutexGuard};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use super::aimd::AimdState;
 use super::{AdaptiveConfig, Algorithm, ConfigError, Decision, Outcome, Sample};
 use crate::limit::limiter::Limiter;
 use crate::limit::wait::WaitCounters;
@@ -42,6 +43,8 @@ struct State {
     /// Counts multiplicative decreases; see [`Decision::Backoff`].
     epoch: u64,
     min_latency: Option<Duration>,
+    /// What the AIMD algorithm remembers between samples.
+    aimd: AimdState,
 }
 
 #[derive(Default)]
@@ -124,9 +127,10 @@ impl Shared {
                 latency,
                 min_latency: state.min_latency,
                 in_flight: permit.in_flight_at_grant,
+                stale: permit.epoch != state.epoch,
             };
             let decision = match &self.config.algorithm {
-                Algorithm::Aimd(aimd) => aimd.decide(&sample),
+                Algorithm::Aimd(aimd) => aimd.decide(&mut state.aimd, &sample),
                 Algorithm::Gradient(gradient) => gradient.decide(&sample),
             };
             match decision {
@@ -201,6 +205,7 @@ impl AdaptiveConcurrency {
                     debt: 0,
                     epoch: 0,
                     min_latency: None,
+                    aimd: AimdState::default(),
                 }),
                 waits: WaitCounters::default(),
                 counters,
@@ -385,6 +390,7 @@ pub struct AdaptiveStats {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{Gradient, Headroom};
     use super::*;
 
     fn limiter(config: AdaptiveConfig) -> AdaptiveConcurrency {
@@ -478,12 +484,15 @@ mod tests {
         assert_eq!(limiter.stats().successes, 2);
         assert_eq!(limiter.stats().min_latency, Some(Duration::ZERO));
 
-        // AIMD from 1: a success while the one permit is in use grows the
-        // limit to 1 + 1/1 = 2, and the growth lets a second waiter in
-        // besides the one taking the freed slot.
+        // From 1, with a headroom of 5: a success while the one permit is
+        // in use grows the limit to 1 + 0.2 × 5 = 2, and the growth lets a
+        // second waiter in besides the one taking the freed slot.
         let limiter = self::limiter(AdaptiveConfig {
             initial_limit: 1,
-            ..AdaptiveConfig::aimd()
+            ..AdaptiveConfig::new(Algorithm::Gradient(Gradient {
+                headroom: Headroom::Fixed(5),
+                ..Gradient::default()
+            }))
         });
         let first = limiter.acquire().await;
         let waiters: Vec<_> = (0..2)

@@ -20,9 +20,15 @@
 //! have work timeouts count as [`Outcome::Overloaded`]).
 //!
 //! # Algorithms
-//! * [`Aimd`]: additive increase (about +1 per limit's worth of successes
-//!   while the limit is in use), multiplicative decrease on overload or on a
-//!   latency above `latency_tolerance` × the lowest latency seen.
+//! * [`Aimd`] (the default): one decision per round trip (a limit's worth
+//!   of successes). Two round trips in a row whose mean latency is above
+//!   `latency_tolerance` × the lowest mean seen, beyond the service's own
+//!   noise, show a queue and cut the limit by Little's law (×0.5..=×0.9);
+//!   an overload cuts it by `backoff`. Otherwise it grows: doubling until
+//!   the first cut, then quickly back toward the level of the last cut and
+//!   slowly (+1 per round trip) past it. It holds a narrow band just under
+//!   the service's capacity, and a latency that varies by nature does not
+//!   make it collapse.
 //! * [`Gradient`]: moves the limit by `min_latency / latency` (clamped to
 //!   0.5..=1), plus a queue headroom, smoothed: it settles where latency
 //!   starts to rise, without needing errors to find it.
@@ -63,10 +69,11 @@
 mod aimd;
 mod gradient;
 mod limiter;
+mod round_trip;
 
 use std::time::Duration;
 
-pub use self::aimd::Aimd;
+pub use self::aimd::{Aimd, WatchLatency};
 pub use self::gradient::{Gradient, Headroom};
 pub use self::limiter::{AdaptiveConcurrency, AdaptivePermit, AdaptiveStats};
 
@@ -219,6 +226,9 @@ struct Sample {
     min_latency: Option<Duration>,
     /// Permits out when this one was granted, itself included.
     in_flight: usize,
+    /// The permit was granted before the last multiplicative decrease, so
+    /// it measured the old, higher limit.
+    stale: bool,
 }
 
 #[cfg(test)]
@@ -232,6 +242,7 @@ impl Sample {
             latency: Duration::from_millis(latency_ms),
             min_latency: Some(Duration::from_millis(10)),
             in_flight,
+            stale: false,
         }
     }
 }
