@@ -90,7 +90,8 @@ where
     /// Whether a record's work never waits: an inline function with no
     /// rate limit to wait for and no retries to back off between. Only
     /// then may a worker hold its outputs while it works through a batch:
-    /// they are held for microseconds, never for a wait.
+    /// they are held while it works, not while it waits (the one wait
+    /// left is a failed record's, for room on the dead-letter link).
     fn works_at_once(&self) -> bool {
         matches!(&self.stage.work, Work::Each(StageFn::Inline(_)))
             && self.stage.rate.is_none()
