@@ -325,7 +325,7 @@ pub(crate) fn json_to_val(value: &Value) -> Val {
         Value::Number(n) => match (n.as_i64(), n.as_u64()) {
             (Some(i), _) => Val::Num(jaq_json::Num::from_integral(i)),
             (None, Some(u)) => Val::Num(jaq_json::Num::from_integral(u)),
-            _ => Val::Num(jaq_json::Num::Float(n.as_f64().unwrap_or(f64::NAN))),
+            _ => super::jq_input::float(n.as_f64().unwrap_or(f64::NAN)),
         },
         Value::String(s) => Val::from(s.clone()),
         Value::Array(items) => items.iter().map(json_to_val).collect(),

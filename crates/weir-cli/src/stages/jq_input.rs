@@ -28,6 +28,20 @@ pub(crate) fn read(text: &[u8]) -> Result<Val, String> {
     }
 }
 
+/// A JSON number with a fraction or an exponent as jq reads it: `1e3` and
+/// `3.0` are the integers jq 1.6 makes of them (it prints `1000` and `3`;
+/// jaq's reader would keep the literal). Also used for records already
+/// parsed (`jq::json_to_val`), so a record behaves the same whichever way
+/// it came.
+pub(crate) fn float(n: f64) -> Val {
+    const EXACT: f64 = (1u64 << 53) as f64;
+    Val::Num(if n.fract() == 0.0 && n.abs() < EXACT {
+        Num::from_integral(n as i64)
+    } else {
+        Num::Float(n)
+    })
+}
+
 /// Builds a [`Val`] from any self-describing input.
 struct ValSeed;
 
@@ -65,14 +79,7 @@ impl<'de> Visitor<'de> for ValVisitor {
     }
 
     fn visit_f64<E>(self, n: f64) -> Result<Val, E> {
-        // `1e3` and `3.0` are the integers jq 1.6 reads them as (it prints
-        // `1000` and `3`); jaq's reader would keep the literal.
-        const EXACT: f64 = (1u64 << 53) as f64;
-        Ok(Val::Num(if n.fract() == 0.0 && n.abs() < EXACT {
-            Num::from_integral(n as i64)
-        } else {
-            Num::Float(n)
-        }))
+        Ok(float(n))
     }
 
     fn visit_str<E>(self, text: &str) -> Result<Val, E> {
@@ -133,6 +140,20 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn a_parsed_record_reads_as_its_text_does() {
+        let text = r#"{"a":3.0,"b":1e3,"c":2.5,"d":[-7]}"#;
+        let parsed: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            super::super::jq::json_to_val(&parsed).to_string(),
+            read(text.as_bytes()).unwrap().to_string()
+        );
+        assert_eq!(
+            read(text.as_bytes()).unwrap().to_string(),
+            r#"{"a":3,"b":1000,"c":2.5,"d":[-7]}"#
+        );
     }
 
     #[test]
