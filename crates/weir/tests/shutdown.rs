@@ -5,9 +5,13 @@ mod common;
 
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
 use common::{tally, AckingSource, CollectSink};
+use weir::io::{Source, SourceItem};
 use weir::stage::Stage;
-use weir::Pipeline;
+use weir::{LinkConfig, Pipeline, ShutdownHandle};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_in_the_middle_of_a_run_loses_nothing() {
@@ -108,4 +112,59 @@ async fn an_immediate_stop_abandons_and_reports_what_it_held() {
     assert!(books.balances(), "{books}");
     assert!(books.nacked > 0);
     assert!(!report.held_at_stop.is_empty());
+}
+
+/// Always has a record at once, and asks for a drain itself after
+/// `drain_at` records, so the records pulled after it are counted exactly.
+struct DrainingSource {
+    pulled: Arc<AtomicU64>,
+    drain_at: u64,
+    handle: Arc<OnceLock<ShutdownHandle>>,
+}
+
+impl Source<u64> for DrainingSource {
+    async fn next(&mut self) -> Option<SourceItem<u64>> {
+        let n = self.pulled.fetch_add(1, Ordering::SeqCst) + 1;
+        if n == self.drain_at {
+            self.handle
+                .get()
+                .expect("the handle is set before the run")
+                .drain(Duration::from_secs(30));
+        }
+        Some(SourceItem::Record(n.into()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_always_ready_stops_soon_after_a_drain() {
+    // A link of 14: batches of up to 7 records, starting at any count, so
+    // a drain check made every so many loop turns could miss for long.
+    for drain_at in [100, 1_001, 5_003] {
+        let pulled = Arc::new(AtomicU64::new(0));
+        let handle = Arc::new(OnceLock::new());
+        let source = DrainingSource {
+            pulled: pulled.clone(),
+            drain_at,
+            handle: handle.clone(),
+        };
+        let running = Pipeline::builder()
+            .links(LinkConfig {
+                capacity: 14,
+                ..LinkConfig::default()
+            })
+            .source("always", source)
+            .map("inc", |n: u64| Ok(n + 1))
+            .sink("collect", CollectSink::default())
+            .start();
+        handle
+            .set(running.shutdown_handle())
+            .unwrap_or_else(|_| unreachable!("set once"));
+        let report = running.wait().await;
+        let after = pulled.load(Ordering::SeqCst) - drain_at;
+        // The source checks for a drain at least every 64 records it
+        // pulled, plus the batch it was filling (at most 7 here).
+        assert!(after <= 64 + 7, "{after} records pulled after the drain");
+        assert_eq!(report.accounting.nacked, 0, "{}", report.accounting);
+        assert!(report.accounting.balances(), "{}", report.accounting);
+    }
 }

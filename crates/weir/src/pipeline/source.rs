@@ -39,6 +39,7 @@ pub(crate) async fn run_source<T: Send + 'static>(
             .map_or(most, |capacity| capacity.saturating_sub(output.len()))
             .clamp(1, most)
     };
+    let mut next_drain_check = 0;
     for pulled in 0u64.. {
         if !batch.is_empty()
             && batch.len() >= room
@@ -48,9 +49,13 @@ pub(crate) async fn run_source<T: Send + 'static>(
         }
         if batch.is_empty() {
             // The source is polled first, so a ready source pays nothing
-            // for the drain check but this one, every so often.
-            if pulled % DRAIN_CHECK_EVERY == 0 && ctx.drain.is_cancelled() {
-                break;
+            // for the drain check but this one, every so often. Counted in
+            // records, not batches: a batch starts at any count.
+            if pulled >= next_drain_check {
+                next_drain_check = pulled + DRAIN_CHECK_EVERY;
+                if ctx.drain.is_cancelled() {
+                    break;
+                }
             }
             room = room_now();
         }
