@@ -39,7 +39,8 @@ const PRESSURE_WINDOW: Duration = Duration::from_millis(10);
 /// How often a writer waiting for room looks whether the producer is
 /// held back.
 const FULL_CHECK: Duration = Duration::from_millis(1);
-/// Records the reader takes from the log at once (one lock for all).
+/// Records the reader takes from the log at once at most (one lock for
+/// all), fewer when the consumer's queue has less room.
 const READ_BATCH: usize = 64;
 /// The longest a record waits for its fsync under [`SpillSync::Batch`].
 pub const BATCH_SYNC_EVERY: Duration = Duration::from_millis(100);
@@ -427,7 +428,14 @@ pub(crate) async fn run_reader<T: DeserializeOwned + Send + 'static>(
         let data = shared.data.notified();
         tokio::pin!(data);
         data.as_mut().enable();
-        let (batch, failed) = take_batch(&shared);
+        // Read back no more than the consumer's queue has room for (one at
+        // least, to wait with): the rest stay on disk, where they count as
+        // handed off, instead of in the reader's hands.
+        let room = output
+            .capacity()
+            .map_or(READ_BATCH, |capacity| capacity.saturating_sub(output.len()))
+            .clamp(1, READ_BATCH);
+        let (batch, failed) = take_batch(&shared, room);
         if let Some(error) = failed {
             shared.fail(&ctx, &error);
             break;
@@ -512,12 +520,12 @@ enum Next {
     },
 }
 
-/// Takes up to [`READ_BATCH`] records from the log under one lock: a
+/// Takes up to `most` records from the log under one lock: a
 /// `Wait` alone, or records and corrupt bytes in order.
-fn take_batch(shared: &SpillShared) -> (Vec<Next>, Option<SpillError>) {
+fn take_batch(shared: &SpillShared, most: usize) -> (Vec<Next>, Option<SpillError>) {
     let mut state = shared.state.lock();
     let mut batch = Vec::new();
-    while batch.len() < READ_BATCH {
+    while batch.len() < most {
         match take_next(shared, &mut state) {
             Ok(Next::Wait { closed }) => {
                 if batch.is_empty() {
