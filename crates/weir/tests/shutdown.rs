@@ -126,10 +126,15 @@ impl Source<u64> for DrainingSource {
     async fn next(&mut self) -> Option<SourceItem<u64>> {
         let n = self.pulled.fetch_add(1, Ordering::SeqCst) + 1;
         if n == self.drain_at {
-            self.handle
-                .get()
-                .expect("the handle is set before the run")
-                .drain(Duration::from_secs(30));
+            // The run starts before the test can hand over its handle;
+            // a source that fast may get here first, so wait for it.
+            let handle = loop {
+                match self.handle.get() {
+                    Some(handle) => break handle,
+                    None => tokio::task::yield_now().await,
+                }
+            };
+            handle.drain(Duration::from_secs(30));
         }
         Some(SourceItem::Record(n.into()))
     }
