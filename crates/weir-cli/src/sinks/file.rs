@@ -1,6 +1,13 @@
 //! `type = "file"`: records appended to a file, one a line.
+//!
+//! A run killed in the middle of a write (SIGKILL, a crash) can leave the
+//! file ending in part of a line. That record was not acknowledged (its
+//! write did not finish, so neither did its flush), and comes again from a
+//! durable source; the next run starts on a new line, so the fragment
+//! stands alone instead of spoiling the first record it appends.
 
-use std::io;
+use std::io::{self, Read as _, Seek as _, SeekFrom};
+use std::path::Path;
 
 use serde::Deserialize;
 
@@ -32,17 +39,76 @@ impl SinkConnector for FileSinkConfig {
     type Sink = FileSink;
     type Error = FileSinkError;
 
-    /// Opens the file for appending.
+    /// Opens the file for appending, on a new line.
     async fn open(&self) -> Result<FileSink, FileSinkError> {
-        let file = tokio::fs::OpenOptions::new()
+        let error = |source| FileSinkError {
+            path: self.path.clone(),
+            source,
+        };
+        let mut file = tokio::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.path)
             .await
-            .map_err(|source| FileSinkError {
-                path: self.path.clone(),
-                source,
-            })?;
+            .map_err(error)?;
+        let path = self.path.clone();
+        let cut = tokio::task::spawn_blocking(move || ends_in_part_of_a_line(Path::new(&path)))
+            .await
+            .map_err(io::Error::other)
+            .and_then(|cut| cut)
+            .map_err(error)?;
+        if cut {
+            tracing::warn!(
+                path = %self.path,
+                "file sink: the file ends in part of a line (a write cut short by a crash?); \
+                 starting on a new line"
+            );
+            tokio::io::AsyncWriteExt::write_all(&mut file, b"\n")
+                .await
+                .map_err(error)?;
+        }
         Ok(LineWriter::new(file))
+    }
+}
+
+/// Whether `path` is a non-empty regular file whose last byte is not a
+/// newline.
+fn ends_in_part_of_a_line(path: &Path) -> io::Result<bool> {
+    let mut file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() == 0 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir::io::Sink as _;
+
+    async fn append(path: &Path, line: &str) {
+        let config = FileSinkConfig {
+            path: path.display().to_string(),
+        };
+        let mut sink = config.open().await.unwrap();
+        sink.write(&crate::record::payload(serde_json::json!(line)))
+            .await
+            .unwrap();
+        sink.flush().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_left_alone_and_the_next_run_starts_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        std::fs::write(&path, "{\"n\":1}\n{\"n\":2").unwrap();
+        append(&path, "{\"n\":3}").await;
+        append(&path, "{\"n\":4}").await;
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "{\"n\":1}\n{\"n\":2\n{\"n\":3}\n{\"n\":4}\n");
     }
 }

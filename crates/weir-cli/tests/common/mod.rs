@@ -56,6 +56,36 @@ impl Workdir {
         numbers
     }
 
+    /// Like [`Workdir::sorted_numbers`], for a file that a run killed with
+    /// SIGKILL wrote to, or one still being written: a line that is not
+    /// JSON (a write the kill cut short; the file sink starts the next run
+    /// on a new line) is skipped, at most `torn` of them, and a last line
+    /// without its newline (still being written, or cut short) is left out.
+    pub fn sorted_numbers_after_kills(&self, name: &str, field: &str, torn: usize) -> Vec<u64> {
+        let text = std::fs::read_to_string(self.path(name)).unwrap_or_default();
+        let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+        let mut skipped = Vec::new();
+        let mut numbers: Vec<u64> = complete
+            .lines()
+            .filter_map(
+                |line| match serde_json::from_str::<serde_json::Value>(line) {
+                    Ok(value) => Some(value[field].as_u64().expect("a number")),
+                    Err(_) => {
+                        skipped.push(line.to_owned());
+                        None
+                    }
+                },
+            )
+            .collect();
+        assert!(
+            skipped.len() <= torn,
+            "{} lines of {name} are not JSON (at most {torn} torn by kills): {skipped:?}",
+            skipped.len()
+        );
+        numbers.sort_unstable();
+        numbers
+    }
+
     /// The lines of a file (none if it does not exist).
     pub fn lines(&self, name: &str) -> Vec<String> {
         std::fs::read_to_string(self.path(name))
