@@ -239,8 +239,8 @@ impl AckToken {
     /// A token for a record the books already counted in (a record handed
     /// off to a spill and read back in the same run): finishing it counts
     /// its outcome, with no new record in.
-    pub(crate) fn owed(accounting: Arc<Accounting>) -> Self {
-        Self::with(Some(accounting), None, None)
+    pub(crate) fn owed(accounting: Arc<Accounting>, origin: Option<Arc<str>>) -> Self {
+        Self::with(Some(accounting), None, origin)
     }
 
     /// A token outside the books whose `callback` learns when the record
@@ -422,10 +422,12 @@ impl AckSet {
     }
 
     /// The origin of the one source record this set stands for; none for a
-    /// set merged from several.
+    /// set merged from several. Tokens outside the books (a spill link's
+    /// watch) do not count.
     pub(crate) fn origin(&self) -> Option<&Arc<str>> {
-        match self.0.as_slice() {
-            [token] => token.origin(),
+        let mut counting = self.0.iter().filter(|token| token.counts());
+        match (counting.next(), counting.next()) {
+            (Some(token), None) => token.origin(),
             _ => None,
         }
     }

@@ -393,3 +393,94 @@ async fn a_spill_directory_is_locked_while_in_use() {
     let report = first.sink("out", sink).run().await;
     assert_eq!(report.accounting.delivered, 1);
 }
+
+/// Numbers `0..end`, each with the origin `numbers:N`.
+struct Numbered {
+    next: u64,
+    end: u64,
+}
+
+impl Source<u64> for Numbered {
+    async fn next(&mut self) -> Option<SourceItem<u64>> {
+        if self.next == self.end {
+            return None;
+        }
+        self.next += 1;
+        Some(SourceItem::Record((self.next - 1).into()))
+    }
+
+    fn take_origin(&mut self) -> Option<Arc<str>> {
+        Some(format!("numbers:{}", self.next - 1).into())
+    }
+}
+
+/// A sink that writes only while its gate is open, keeping each record's
+/// origin.
+struct OriginSink {
+    gate: watch::Receiver<bool>,
+    out: Arc<Mutex<Vec<(u64, Option<String>)>>>,
+}
+
+impl Sink<u64> for OriginSink {
+    async fn write(&mut self, item: &u64) -> Result<(), BoxError> {
+        self.write_from(item, None).await
+    }
+
+    async fn write_from(&mut self, item: &u64, origin: Option<&str>) -> Result<(), BoxError> {
+        self.gate.wait_for(|open| *open).await?;
+        self.out
+            .lock()
+            .unwrap()
+            .push((*item, origin.map(str::to_owned)));
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_keeps_its_origin_through_the_spill_and_into_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let run = |end: u64, open: bool| {
+        let (gate_tx, gate) = watch::channel(open);
+        let sink = OriginSink {
+            gate,
+            out: out.clone(),
+        };
+        let running = Pipeline::builder()
+            .links(links(4))
+            .source("numbers", Numbered { next: 0, end })
+            .spill(SpillConfig::new(dir.path()))
+            .unwrap()
+            .sink("out", sink)
+            .start();
+        (gate_tx, running)
+    };
+    // This run: the sink holds until records are on disk, then takes them
+    // back from it.
+    let (gate, running) = run(500, false);
+    wait_until(|| !segments(dir.path()).is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    gate.send(true).unwrap();
+    let report = running.wait().await;
+    assert!(gauge(&report, "out", "spill_replayed_total") > 0.0);
+    let mut seen = std::mem::take(&mut *out.lock().unwrap());
+    assert_eq!(seen.len(), 500);
+    for (n, origin) in &seen {
+        assert_eq!(origin.as_deref(), Some(&*format!("numbers:{n}")));
+    }
+    // A run stopped with records on disk; the next run reads them back
+    // with their origins.
+    let (_closed, running) = run(300, false);
+    wait_until(|| !segments(dir.path()).is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    running.shutdown_handle().stop_now();
+    running.wait().await;
+    let (_open, running) = run(0, true);
+    let report = running.wait().await;
+    seen = std::mem::take(&mut *out.lock().unwrap());
+    assert!(!seen.is_empty(), "records replayed");
+    assert_eq!(report.accounting.delivered, seen.len() as u64);
+    for (n, origin) in &seen {
+        assert_eq!(origin.as_deref(), Some(&*format!("numbers:{n}")));
+    }
+}

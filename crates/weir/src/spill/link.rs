@@ -295,9 +295,10 @@ async fn write_all<T: Serialize + Send + 'static>(
             }
             wait_for_room(shared, (format::HEADER + encoded.len()) as u64).await;
             let mut state = shared.state.lock();
+            let origin = record.acks.origin().cloned();
             let tokens: Vec<AckToken> = record.acks.into_tokens().collect();
             let books = tokens.iter().filter(|t| t.counts()).count() as u32;
-            let (seq, _) = state.log.append(books, &encoded)?;
+            let (seq, _) = state.log.append(books, origin.as_deref(), &encoded)?;
             state.debts.insert(seq, tokens);
             state.unsynced.push(seq);
             if sync == SpillSync::Always {
@@ -558,18 +559,23 @@ fn take_next(shared: &SpillShared, state: &mut SpillState) -> Result<Next, Spill
         log::Next::Record {
             seq,
             books,
+            origin,
             payload,
         } => {
+            // A record written with an origin stood for one source record.
+            let origin: Option<Arc<str>> = origin.map(Into::into);
             let tokens = if seq >= state.log.first_seq_of_run {
                 let mut tokens = state.debts.remove(&seq).unwrap_or_default();
                 let held = tokens.iter().filter(|t| t.counts()).count() as u64;
                 let owed = u64::from(books).saturating_sub(held);
                 state.owed -= owed.min(state.owed);
-                tokens.extend((0..owed).map(|_| AckToken::owed(state.accounting.clone())));
+                tokens.extend(
+                    (0..owed).map(|_| AckToken::owed(state.accounting.clone(), origin.clone())),
+                );
                 tokens
             } else {
                 (0..books.max(1))
-                    .map(|_| AckToken::new(state.accounting.clone(), None, None))
+                    .map(|_| AckToken::new(state.accounting.clone(), None, origin.clone()))
                     .collect()
             };
             state.in_hand = true;

@@ -41,6 +41,7 @@ pub(crate) enum Next {
     Record {
         seq: u64,
         books: u32,
+        origin: Option<String>,
         payload: Vec<u8>,
     },
     /// Bytes that are not a record (a bad checksum, or a record cut short),
@@ -183,7 +184,12 @@ impl SpillLog {
 
     /// Appends one record (buffered until [`SpillLog::flush`]); returns its
     /// sequence number and the bytes it takes.
-    pub(crate) fn append(&mut self, books: u32, payload: &[u8]) -> Result<(u64, u64), SpillError> {
+    pub(crate) fn append(
+        &mut self,
+        books: u32,
+        origin: Option<&str>,
+        payload: &[u8],
+    ) -> Result<(u64, u64), SpillError> {
         let seq = self.next_seq;
         let active_len = self.segments.back().map_or(0, |s| s.len) + self.pending.len() as u64;
         if self.writer.is_none() || active_len >= self.segment_bytes {
@@ -191,7 +197,7 @@ impl SpillLog {
             self.start_segment(seq)?;
         }
         let before = self.pending.len();
-        format::encode(&mut self.pending, seq, books, payload);
+        format::encode(&mut self.pending, seq, books, origin, payload);
         self.next_seq += 1;
         self.pending_last_seq = Some(seq);
         self.unread += 1;
@@ -311,11 +317,19 @@ impl SpillLog {
             if header.seq <= self.acked_through {
                 continue; // finished by an earlier run
             }
+            let Some((origin, payload)) = format::split_body(&header, payload) else {
+                return Ok(Next::Corrupt {
+                    file: path,
+                    bytes: head.to_vec(),
+                    why: "an origin longer than its record",
+                });
+            };
             self.outstanding.insert(header.seq);
             self.last_read_seq = header.seq;
             return Ok(Next::Record {
                 seq: header.seq,
-                books: header.books,
+                books: header.books(),
+                origin,
                 payload,
             });
         }

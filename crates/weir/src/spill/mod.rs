@@ -32,6 +32,9 @@
 //! * **Replay**: a link opened on a directory that still holds records from
 //!   an earlier run replays them first (the link's status says "replaying N
 //!   records spilled by an earlier run"); each counts as a record in.
+//!   A record keeps its origin (its source's id for it, see
+//!   [`crate::io::Source::take_origin`]) on disk, so a sink that sends the
+//!   origin on as a message id lets its broker drop a replay's duplicates.
 //!   Records that finished after the ledger was last written are replayed
 //!   again: duplicates are bounded by what finished in the last
 //!   [`BATCH_SYNC_EVERY`] or so before a crash, plus records finished out of
