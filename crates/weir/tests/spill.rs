@@ -414,11 +414,14 @@ impl Source<u64> for Numbered {
     }
 }
 
+/// Records written, each with its origin.
+type Written = Arc<Mutex<Vec<(u64, Option<String>)>>>;
+
 /// A sink that writes only while its gate is open, keeping each record's
 /// origin.
 struct OriginSink {
     gate: watch::Receiver<bool>,
-    out: Arc<Mutex<Vec<(u64, Option<String>)>>>,
+    out: Written,
 }
 
 impl Sink<u64> for OriginSink {
@@ -439,7 +442,7 @@ impl Sink<u64> for OriginSink {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_keeps_its_origin_through_the_spill_and_into_the_next_run() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Arc::new(Mutex::new(Vec::new()));
+    let out: Written = Arc::default();
     let run = |end: u64, open: bool| {
         let (gate_tx, gate) = watch::channel(open);
         let sink = OriginSink {
