@@ -12,7 +12,7 @@ use weir::{BoxError, Pipeline, ReadyPipeline};
 use weir::spill::SpillConfig;
 
 use crate::connector::SourceContext;
-use crate::pipeline_file::PipelineConfig;
+use crate::pipeline_file::{LinkInto, PipelineConfig};
 use crate::record::Payload;
 use crate::sinks::dead_letter::DeadLetterOutput;
 use crate::stages::stage_names;
@@ -60,8 +60,10 @@ pub(crate) async fn assemble(
         move |source: BoxError| AssembleError { what, source, span }
     };
     let source_spec = &config.source.spec;
+    let links = config.links_into();
     let context = SourceContext {
-        link_capacity: config.links.link_config().capacity,
+        // The source's own link: the one into the first stage (or sink).
+        link_capacity: links[0].settings.link_config().capacity,
         ..context.clone()
     };
     let mut source = source_spec
@@ -73,30 +75,46 @@ pub(crate) async fn assemble(
     let mut flow = Pipeline::builder()
         .links(config.links.link_config())
         .source(source_spec.kind(), source);
-    let spill = |flow: weir::Flow<Payload>, into: &str| match config.links.spill() {
-        None => Ok(flow),
-        Some(settings) => {
+    // Each link as `[links]` and the component's own `link` set it: its
+    // capacity and policy where they differ from `[links]`, and a spill.
+    let default_link = config.links.link_config();
+    let link = |flow: weir::Flow<Payload>, link: &LinkInto| -> Result<_, AssembleError> {
+        let settings = &link.settings;
+        let mut flow = flow;
+        if settings.link_config() != default_link {
+            flow = flow.link(settings.link_config());
+        }
+        let Some(spill) = settings.spill() else {
+            return Ok(flow);
+        };
+        let span = settings.when_full.as_ref().map(|w| w.span());
+        let open = || -> Result<_, BoxError> {
             let dir = context
                 .data_dir
                 .as_ref()
                 .ok_or("links spill, but no data directory is open")?
                 .subdir("spill")?
-                .join(format!("into-{into}"));
-            let mut spill = SpillConfig::new(dir);
-            spill.max_bytes = settings.max_bytes.0;
-            spill.sync = settings.sync;
-            flow.spill(spill).map_err(BoxError::from)
-        }
+                .join(format!("into-{}", link.dir));
+            let mut config = SpillConfig::new(dir);
+            config.max_bytes = spill.max_bytes.0;
+            config.sync = spill.sync;
+            flow.spill(config).map_err(BoxError::from)
+        };
+        open().map_err(fail(&link.what, &span))
     };
-    let links_span = config.links.when_full.as_ref().map(|w| w.span());
-    for (stage, name) in config.stages.iter().zip(stage_names(&config.stages)) {
+    for ((stage, name), into) in config
+        .stages
+        .iter()
+        .zip(stage_names(&config.stages))
+        .zip(&links)
+    {
         let built = stage
             .build(&name)
             .map_err(fail(&format!("stage {name}"), &stage.span))?;
-        flow = spill(flow, &name).map_err(fail(&format!("link into {name}"), &links_span))?;
+        flow = link(flow, into)?;
         flow = flow.stage(&name, built);
     }
-    flow = spill(flow, "sink").map_err(fail("link into the sink", &links_span))?;
+    flow = link(flow, links.last().expect("a link into the sink"))?;
     let sink_config = &config.sink;
     let sink = sink_config
         .spec

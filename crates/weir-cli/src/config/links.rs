@@ -1,5 +1,7 @@
 //! `[links]`: the capacity and overflow policy of every link between two
-//! components of the pipeline, and where a spilling link writes.
+//! components of the pipeline, and where a spilling link writes; and
+//! `link = { ... }` in a `[[stage]]` or the `[sink]`: the same settings for
+//! the one link into it, where they differ from `[links]`.
 
 use std::num::NonZeroUsize;
 
@@ -41,6 +43,30 @@ impl Default for LinksConfig {
             spill_sync: None,
         }
     }
+}
+
+/// `link = { ... }` in a `[[stage]]` or the `[sink]`: the link into it.
+/// A setting not given here comes from `[links]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkOverride {
+    /// Records the link holds at most.
+    pub capacity: Option<Spanned<NonZeroUsize>>,
+    /// What the link does when full.
+    pub when_full: Option<Spanned<WhenFull>>,
+    /// The link's disk budget, if it spills.
+    pub spill_max_bytes: Option<Spanned<ByteSize>>,
+    /// When the link fsyncs, if it spills.
+    pub spill_sync: Option<Spanned<SpillSyncConfig>>,
+}
+
+/// The `link` key a `[[stage]]` and the `[sink]` take (a part of their
+/// table, beside their own keys).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkPart {
+    /// The link into the component, where it differs from `[links]`.
+    pub link: Option<LinkOverride>,
 }
 
 /// `spill_sync`: when a spilling link fsyncs, and so when a record's source
@@ -138,6 +164,22 @@ impl LinksConfig {
                 .map_or(SpillSyncConfig::default(), |s| *s.get_ref())
                 .into(),
         })
+    }
+
+    /// The settings of one link: these, with what `link` sets instead.
+    pub fn with(&self, link: &LinkPart) -> LinksConfig {
+        let Some(link) = &link.link else {
+            return self.clone();
+        };
+        LinksConfig {
+            capacity: link.capacity.clone().unwrap_or(self.capacity.clone()),
+            when_full: link.when_full.clone().or(self.when_full.clone()),
+            spill_max_bytes: link
+                .spill_max_bytes
+                .clone()
+                .or(self.spill_max_bytes.clone()),
+            spill_sync: link.spill_sync.clone().or(self.spill_sync.clone()),
+        }
     }
 
     /// The engine's link settings.

@@ -18,6 +18,6 @@ pub(crate) use document::TablePart;
 pub(crate) use error::{ConfigError, Located, SourceFile};
 #[cfg(test)]
 pub(crate) use fields::field_names;
-pub(crate) use links::LinksConfig;
+pub(crate) use links::{LinkPart, LinksConfig};
 pub(crate) use retries::RetryOptions;
 pub(crate) use units::{ByteSize, HumanDuration, HumanRate};

@@ -45,6 +45,16 @@ const SECTIONS: &[&str] = &[
     "dead_letter",
 ];
 
+/// One link of the pipeline and its settings.
+pub(crate) struct LinkInto {
+    /// What it is, for messages (`link into enrich`).
+    pub(crate) what: String,
+    /// Its name in the data directory, if it spills (`spill/into-<dir>`).
+    pub(crate) dir: String,
+    /// Its capacity, policy and spill settings.
+    pub(crate) settings: LinksConfig,
+}
+
 impl PipelineConfig {
     /// Reads and checks the pipeline file at `path`.
     pub(crate) fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -165,7 +175,31 @@ impl PipelineConfig {
     /// Whether a component keeps state, so the run needs its data
     /// directory open and locked.
     pub(crate) fn keeps_state(&self) -> bool {
-        self.source.spec.keeps_state() || self.links.spill().is_some()
+        self.source.spec.keeps_state()
+            || self
+                .links_into()
+                .iter()
+                .any(|link| link.settings.spill().is_some())
+    }
+
+    /// Every link, in order: the one into each stage, then the one into
+    /// the sink, each with `[links]` as its own `link` changes it.
+    pub(crate) fn links_into(&self) -> Vec<LinkInto> {
+        let stages =
+            stage_names(&self.stages)
+                .into_iter()
+                .zip(&self.stages)
+                .map(|(name, stage)| LinkInto {
+                    what: format!("link into {name}"),
+                    dir: name,
+                    settings: self.links.with(&stage.link),
+                });
+        let sink = LinkInto {
+            what: "link into the sink".into(),
+            dir: "sink".into(),
+            settings: self.links.with(&self.sink.link),
+        };
+        stages.chain([sink]).collect()
     }
 }
 
@@ -231,6 +265,61 @@ mod tests {
         assert_eq!(config.sink.spec.kind(), "file");
         assert!(config.sink.options.retry_policy().is_some());
         assert_eq!(config.dead_letter.unwrap().path, "dead.jsonl");
+    }
+
+    #[test]
+    fn a_link_takes_its_own_settings_and_the_rest_from_links() {
+        let config = parse(
+            r#"
+            [links]
+            capacity = 8
+            spill_max_bytes = "1 MiB"
+
+            [source]
+            type = "generate"
+
+            [[stage]]
+            type = "json"
+
+            [[stage]]
+            type = "throttle"
+            rate = "10/s"
+            link = { when_full = "spill", capacity = 100 }
+
+            [sink]
+            type = "stdout"
+            link = { when_full = "drop_newest" }
+            "#,
+        )
+        .unwrap();
+        let links = config.links_into();
+        let what: Vec<_> = links.iter().map(|l| l.what.as_str()).collect();
+        assert_eq!(
+            what,
+            ["link into json", "link into throttle", "link into the sink"]
+        );
+        let settings: Vec<_> = links
+            .iter()
+            .map(|l| (l.settings.link_config().capacity, l.settings.when_full()))
+            .collect();
+        use crate::config::links::WhenFull;
+        assert_eq!(
+            settings,
+            [
+                (8, WhenFull::Block),
+                (100, WhenFull::Spill),
+                (8, WhenFull::DropNewest)
+            ]
+        );
+        let spill = links[1].settings.spill().unwrap();
+        assert_eq!(spill.max_bytes.0, 1 << 20);
+        assert!(links[0].settings.spill().is_none());
+        assert!(config.keeps_state());
+        let error = parse(
+            "[source]\ntype = \"stdin\"\n[sink]\ntype = \"stdout\"\nlink = { capacity = 0 }\n",
+        )
+        .unwrap_err();
+        assert!(error.contains("p.toml:5"), "{error}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use weir::stage::RetryPolicy;
 
-use crate::config::{ConfigError, RetryOptions, SourceFile, TablePart};
+use crate::config::{ConfigError, LinkPart, RetryOptions, SourceFile, TablePart};
 use crate::connector::{parse_connector, ConnectorType, SinkSpec};
 
 /// Every sink type, by its `type`.
@@ -52,6 +52,8 @@ pub(crate) struct SinkConfig {
     pub(crate) spec: Box<dyn SinkSpec>,
     /// The generic options.
     pub(crate) options: SinkOptions,
+    /// The link into it, where it differs from `[links]`.
+    pub(crate) link: LinkPart,
     /// Where its `type = ...` is.
     pub(crate) span: Option<Range<usize>>,
 }
@@ -60,14 +62,17 @@ impl SinkConfig {
     /// Reads the `[sink]` table.
     pub(crate) fn from_part(file: &SourceFile, mut part: TablePart) -> Result<Self, ConfigError> {
         part.expect::<SinkOptions>();
+        part.expect::<LinkPart>();
         let (spec, span) = parse_connector(file, &mut part, "sink", SINKS)?;
         let options = part.take(file)?;
+        let link = part.take(file)?;
         part.finish(file)?;
         spec.check()
             .map_err(|message| file.error(span.clone(), &message))?;
         Ok(SinkConfig {
             spec,
             options,
+            link,
             span,
         })
     }

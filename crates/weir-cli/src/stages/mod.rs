@@ -23,7 +23,7 @@ use weir::BoxError;
 
 pub(crate) use options::StageOptions;
 
-use crate::config::{ConfigError, SourceFile, TablePart};
+use crate::config::{ConfigError, LinkPart, SourceFile, TablePart};
 use crate::connector::{parse_connector, ConnectorType, StageSpec};
 use crate::record::Payload;
 
@@ -44,6 +44,8 @@ pub(crate) struct StageConfig {
     pub(crate) spec: Box<dyn StageSpec>,
     /// How it runs.
     pub(crate) options: StageOptions,
+    /// The link into it, where it differs from `[links]`.
+    pub(crate) link: LinkPart,
     /// Where its `type = ...` is.
     pub(crate) span: Option<Range<usize>>,
 }
@@ -52,14 +54,17 @@ impl StageConfig {
     /// Reads one `[[stage]]` table and checks what a stage of its type needs.
     pub(crate) fn from_part(file: &SourceFile, mut part: TablePart) -> Result<Self, ConfigError> {
         part.expect::<StageOptions>();
+        part.expect::<LinkPart>();
         let (spec, span) = parse_connector(file, &mut part, "stage", STAGES)?;
         let options: StageOptions = part.take(file)?;
+        let link: LinkPart = part.take(file)?;
         part.finish(file)?;
         spec.check(&options)
             .map_err(|message| file.error(span.clone(), &message))?;
         Ok(StageConfig {
             spec,
             options,
+            link,
             span,
         })
     }

@@ -3,7 +3,8 @@
 //! flat memory, and a run killed with SIGKILL resumes with every line; a
 //! torn and a flipped record are skipped, reported and counted; a full
 //! disk budget blocks and drops nothing; `weir validate` warns when the
-//! source cannot replay.
+//! source cannot replay; one link spills by its own `link = { ... }` while
+//! the others block.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -236,27 +237,93 @@ fn a_full_disk_budget_blocks_the_source_and_drops_nothing() {
     assert_eq!(counts(&work, 0).len() as u64, LINES);
 }
 
+/// `weir validate` on a file `name` from stdin to stdout with `links` (a
+/// `[links]` table) before the sink and `sink` (more keys) in it: its exit
+/// code and what it said.
+fn validate(work: &Workdir, name: &str, links: &str, sink: &str) -> (Option<i32>, String) {
+    let file = work.write(
+        name,
+        format!("[source]\ntype = \"stdin\"\n{links}\n[sink]\ntype = \"stdout\"\n{sink}\n"),
+    );
+    let output = weir(&[&"validate", &file]).output().expect("run weir");
+    (output.status.code(), stderr(&output))
+}
+
 #[test]
 fn validate_warns_when_a_spilling_source_cannot_replay() {
     let work = Workdir::new();
-    let file = work.write(
-        "p.toml",
-        "[source]\ntype = \"stdin\"\n[links]\nwhen_full = \"spill\"\n[sink]\ntype = \"stdout\"\n",
-    );
-    let output = weir(&[&"validate", &file]).output().expect("run weir");
-    let text = stderr(&output);
-    assert!(
-        text.contains("`stdin` source, which cannot replay"),
-        "{text}"
-    );
-    let file = work.write(
-        "q.toml",
-        "[source]\ntype = \"stdin\"\n[links]\nspill_sync = \"always\"\n[sink]\ntype = \"stdout\"\n",
-    );
-    let output = weir(&[&"validate", &file]).output().expect("run weir");
-    let text = stderr(&output);
+    let cannot_replay = "`stdin` source, which cannot replay";
+    let (_, text) = validate(&work, "p.toml", "[links]\nwhen_full = \"spill\"", "");
+    assert!(text.contains(cannot_replay), "{text}");
+    let (_, text) = validate(&work, "q.toml", "[links]\nspill_sync = \"always\"", "");
     assert!(
         text.contains("no effect unless `when_full = \"spill\"`"),
         "{text}"
     );
+    // A link's own settings: checked, and warned about where they are.
+    let (code, text) = validate(&work, "r.toml", "", "link = { when_ful = \"spill\" }");
+    assert_eq!(code, Some(2), "{text}");
+    assert!(
+        text.contains("r.toml:6") && text.contains("when_ful"),
+        "{text}"
+    );
+    let (code, text) = validate(&work, "s.toml", "", "link = { when_full = \"spill\" }");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("s.toml:6") && text.contains(cannot_replay),
+        "{text}"
+    );
+}
+
+#[test]
+fn one_link_spills_by_its_own_settings_while_the_others_block() {
+    const LINES: u64 = 3_000;
+    let work = Workdir::new();
+    work.write("in.jsonl", numbered(LINES, 100));
+    let text = format!(
+        r#"
+        [source]
+        type = "file"
+        path = "{input}"
+        format = "json"
+
+        [[stage]]
+        type = "json"
+
+        [[stage]]
+        type = "throttle"
+        rate = "3000/s"
+        link = {{ when_full = "spill", capacity = 16, spill_sync = "never" }}
+
+        [sink]
+        type = "file"
+        path = "{output}"
+        "#,
+        input = toml_path(&work.path("in.jsonl")),
+        output = toml_path(&work.path("out.jsonl")),
+    );
+    let file = work.write("p.toml", text);
+    let data = work.path("data");
+    let output = weir(&[&"run", &file, &"--data-dir", &data])
+        .output()
+        .expect("run weir");
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert_eq!(books(&text).delivered, LINES, "{text}");
+    assert_eq!(counts(&work, 0).len() as u64, LINES);
+    // Only the link into the throttle spilled, and it did.
+    let spill = data.join("spill");
+    let links: Vec<String> = fs::read_dir(&spill)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(links, ["into-throttle"], "{text}");
+    // The summary's line of the link's gauges: `throttle: ..., spill_spilled_total N, ...`.
+    let spilled: u64 = text
+        .lines()
+        .filter(|line| line.starts_with("throttle:"))
+        .find_map(|line| line.split("spill_spilled_total ").nth(1))
+        .and_then(|rest| rest.split(',').next()?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no spill counter for the throttle's link: {text}"));
+    assert!(spilled > 0, "{text}");
 }
