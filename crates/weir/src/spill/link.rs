@@ -2,7 +2,8 @@
 //! the log (or straight to the consumer's queue while nothing is on disk),
 //! and a reader task from the log to the consumer's queue.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,10 +59,12 @@ pub(crate) struct SpillStats {
 struct SpillState {
     log: SpillLog,
     /// The tokens of records on disk that still need them in memory (not
-    /// yet synced, or parts of split records), by sequence number.
-    debts: HashMap<u64, Vec<AckToken>>,
-    /// Records written since the last sync (their tokens not handed off).
-    unsynced: Vec<u64>,
+    /// yet synced, or parts of split records), in order of sequence number:
+    /// records are written and read in that order, so a record read is the
+    /// first here if it is here at all.
+    debts: VecDeque<(u64, AckSet)>,
+    /// Every record up to this one was synced and its tokens handed off.
+    settled_through: u64,
     /// Records of this run on disk whose books are owed without a token
     /// (see `AckToken::hand_off`): nacked if the run ends first.
     owed: u64,
@@ -79,22 +82,43 @@ impl SpillState {
         self.log.unread == 0 && !self.in_hand
     }
 
-    /// Hands off the tokens of every record written since the last sync.
+    /// Hands off the tokens of every record written since the last
+    /// settle; called once what was written is synced (or, under `never`,
+    /// flushed). Records already read back keep theirs.
     fn settle(&mut self, stage: &Arc<str>) {
-        for seq in std::mem::take(&mut self.unsynced) {
-            let Some(tokens) = self.debts.remove(&seq) else {
-                continue; // already read back
-            };
+        let mut fresh = Vec::new();
+        while self
+            .debts
+            .back()
+            .is_some_and(|(seq, _)| *seq > self.settled_through)
+        {
+            fresh.extend(self.debts.pop_back());
+        }
+        for (seq, set) in fresh.into_iter().rev() {
             let mut kept = Vec::new();
-            for token in tokens {
+            for token in set.into_tokens() {
                 match token.hand_off(stage) {
                     Some(token) => kept.push(token),
                     None => self.owed += 1,
                 }
             }
             if !kept.is_empty() {
-                self.debts.insert(seq, kept);
+                self.debts.push_back((seq, AckSet::from_tokens(kept)));
             }
+        }
+        self.settled_through = self.log.last_seq();
+    }
+
+    /// The tokens kept for record `seq`, which is being read. Entries
+    /// before it are of records that will not be read (their bytes were
+    /// corrupt): dropping them nacks what they still hold.
+    fn take_debt(&mut self, seq: u64) -> Option<AckSet> {
+        while self.debts.front().is_some_and(|(first, _)| *first < seq) {
+            self.debts.pop_front();
+        }
+        match self.debts.front() {
+            Some((first, _)) if *first == seq => self.debts.pop_front().map(|(_, set)| set),
+            _ => None,
         }
     }
 }
@@ -155,14 +179,15 @@ impl SpillShared {
         for line in &said {
             tracing::warn!(link = %stage, "spill: {line}");
         }
+        let settled_through = log.last_seq();
         let stats = Arc::new(SpillStats::default());
         stats.records_on_disk.store(records, Ordering::Relaxed);
         stats.bytes_on_disk.store(log.bytes(), Ordering::Relaxed);
         Arc::new(SpillShared {
             state: Mutex::new(SpillState {
                 log,
-                debts: HashMap::new(),
-                unsynced: Vec::new(),
+                settled_through,
+                debts: VecDeque::new(),
                 owed: 0,
                 in_hand: false,
                 input_closed: false,
@@ -282,32 +307,34 @@ async fn write_all<T: Serialize + Send + 'static>(
             }
         }
         let mut wrote = false;
-        for record in batch {
+        let mut records = batch.into_iter();
+        loop {
+            // The records that serialize, in order, up to one that does not.
+            let mut group = Vec::with_capacity(records.len());
             encoded.clear();
-            if let Err(error) = serde_json::to_writer(&mut encoded, &record.payload) {
-                // A payload that cannot be written cannot be spilled: it
-                // waits for room in memory instead.
-                tracing::warn!(link = %shared.stage, %error, "spill: cannot serialize a record; waiting for room");
-                if output.put(record).await.is_err() {
-                    return Ok(());
+            let mut unwritable = None;
+            for record in records.by_ref() {
+                let start = encoded.len();
+                match serde_json::to_writer(&mut encoded, &record.payload) {
+                    Ok(()) => group.push((record, start..encoded.len())),
+                    Err(error) => {
+                        encoded.truncate(start);
+                        unwritable = Some((record, error));
+                        break;
+                    }
                 }
-                continue;
             }
-            wait_for_room(shared, (format::HEADER + encoded.len()) as u64).await;
-            let mut state = shared.state.lock();
-            let origin = record.acks.origin().cloned();
-            let tokens: Vec<AckToken> = record.acks.into_tokens().collect();
-            let books = tokens.iter().filter(|t| t.counts()).count() as u32;
-            let (seq, _) = state.log.append(books, origin.as_deref(), &encoded)?;
-            state.debts.insert(seq, tokens);
-            state.unsynced.push(seq);
-            if sync == SpillSync::Always {
-                state.log.sync()?;
-                state.settle(&shared.stage);
+            wrote |= !group.is_empty();
+            append_all(shared, group, &encoded).await?;
+            let Some((record, error)) = unwritable else {
+                break;
+            };
+            // A payload that cannot be written cannot be spilled: it waits
+            // for room in memory instead.
+            tracing::warn!(link = %shared.stage, %error, "spill: cannot serialize a record; waiting for room");
+            if output.put(record).await.is_err() {
+                return Ok(());
             }
-            shared.update_disk(&state);
-            shared.stats.spilled.fetch_add(1, Ordering::Relaxed);
-            wrote = true;
         }
         if wrote {
             let mut state = shared.state.lock();
@@ -332,6 +359,44 @@ async fn write_all<T: Serialize + Send + 'static>(
             shared.data.notify_one();
         }
     }
+}
+
+/// Appends `records` (their payloads at their ranges of `encoded`) to the
+/// log in order, under one lock for as many as the disk budget has room
+/// for.
+async fn append_all<T>(
+    shared: &SpillShared,
+    records: Vec<(Record<T>, Range<usize>)>,
+    encoded: &[u8],
+) -> Result<(), SpillError> {
+    let always = shared.config.sync == SpillSync::Always;
+    let size = |range: &Range<usize>| (format::HEADER + range.len()) as u64;
+    let mut records = records.into_iter().peekable();
+    while let Some((_, first)) = records.peek() {
+        wait_for_room(shared, size(first)).await;
+        let mut state = shared.state.lock();
+        let mut appended = 0;
+        // The first fits: the log is empty or has room for it.
+        while let Some((record, range)) = records.next_if(|(_, range)| {
+            let used = state.log.bytes();
+            appended == 0 || used + size(range) <= shared.config.max_bytes
+        }) {
+            let books = record.acks.len() as u32;
+            let origin = record.acks.origin().cloned();
+            let (seq, _) = state
+                .log
+                .append(books, origin.as_deref(), &encoded[range])?;
+            state.debts.push_back((seq, record.acks));
+            if always {
+                state.log.sync()?;
+                state.settle(&shared.stage);
+            }
+            appended += 1;
+        }
+        shared.update_disk(&state);
+        shared.stats.spilled.fetch_add(appended, Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 /// What came of passing a record on in memory.
@@ -526,8 +591,9 @@ enum Next {
 fn take_batch(shared: &SpillShared, most: usize) -> (Vec<Next>, Option<SpillError>) {
     let mut state = shared.state.lock();
     let mut batch = Vec::new();
+    let mut failed = None;
     while batch.len() < most {
-        match take_next(shared, &mut state) {
+        match take_next(&mut state) {
             Ok(Next::Wait { closed }) => {
                 if batch.is_empty() {
                     batch.push(Next::Wait { closed });
@@ -535,13 +601,17 @@ fn take_batch(shared: &SpillShared, most: usize) -> (Vec<Next>, Option<SpillErro
                 break;
             }
             Ok(next) => batch.push(next),
-            Err(error) => return (batch, Some(error)),
+            Err(error) => {
+                failed = Some(error);
+                break;
+            }
         }
     }
-    (batch, None)
+    shared.update_disk(&state);
+    (batch, failed)
 }
 
-fn take_next(shared: &SpillShared, state: &mut SpillState) -> Result<Next, SpillError> {
+fn take_next(state: &mut SpillState) -> Result<Next, SpillError> {
     let mut read = state.log.read_next()?;
     if matches!(read, log::Next::Empty) {
         // Records written but not yet flushed are readable once flushed.
@@ -565,7 +635,10 @@ fn take_next(shared: &SpillShared, state: &mut SpillState) -> Result<Next, Spill
             // A record written with an origin stood for one source record.
             let origin: Option<Arc<str>> = origin.map(Into::into);
             let tokens = if seq >= state.log.first_seq_of_run {
-                let mut tokens = state.debts.remove(&seq).unwrap_or_default();
+                let mut tokens: Vec<AckToken> = state
+                    .take_debt(seq)
+                    .map(|set| set.into_tokens().collect())
+                    .unwrap_or_default();
                 let held = tokens.iter().filter(|t| t.counts()).count() as u64;
                 let owed = u64::from(books).saturating_sub(held);
                 state.owed -= owed.min(state.owed);
@@ -586,7 +659,6 @@ fn take_next(shared: &SpillShared, state: &mut SpillState) -> Result<Next, Spill
             }
         }
     };
-    shared.update_disk(state);
     Ok(next)
 }
 

@@ -177,6 +177,12 @@ impl SpillLog {
         Ok((log, recovered))
     }
 
+    /// The sequence number of the last record appended (or, before any,
+    /// the one before the next).
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
     /// Bytes the log takes on disk, written or about to be.
     pub(crate) fn bytes(&self) -> u64 {
         self.segments.iter().map(|s| s.len).sum::<u64>() + self.pending.len() as u64
