@@ -15,8 +15,9 @@ use crate::exit_code::Exit;
 use crate::pipeline_file::warnings::warnings;
 use crate::pipeline_file::PipelineConfig;
 use crate::report::Recorder;
+use crate::signals::Signals;
 use crate::view::{print_summary, LiveView};
-use crate::{logging, metrics_http, signals, top};
+use crate::{logging, metrics_http, top};
 use clap::Parser;
 use miette::{Diagnostic, LabeledSpan, NamedSource, Severity, SourceCode};
 
@@ -105,6 +106,15 @@ async fn run(args: RunArgs) -> Exit {
             show(&warning, Severity::Warning);
         }
     }
+    // Caught before anything starts: a signal during start-up drains the
+    // run once it has started, instead of killing the process.
+    let mut signals = match Signals::listen() {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("weir: cannot watch for signals: {error}");
+            return Exit::RunFailed;
+        }
+    };
     let context = match open_state(&config, &args) {
         Ok(context) => context,
         Err(error) => {
@@ -126,12 +136,20 @@ async fn run(args: RunArgs) -> Exit {
             }
         },
     };
-    let assembled = match assemble(&config, &context, args.dead_letter.as_deref(), args.quiet).await
-    {
-        Ok(assembled) => assembled,
-        Err(error) => {
-            show_assemble_error(&config, &error);
-            return Exit::RunFailed;
+    // Connecting may take long (a broker that is down): a signal then
+    // ends the run before it started.
+    let assembling = assemble(&config, &context, args.dead_letter.as_deref(), args.quiet);
+    let assembled = tokio::select! {
+        assembled = assembling => match assembled {
+            Ok(assembled) => assembled,
+            Err(error) => {
+                show_assemble_error(&config, &error);
+                return Exit::RunFailed;
+            }
+        },
+        name = signals.next() => {
+            eprintln!("\n{name}: stopped while starting; no record was read");
+            return Exit::Interrupted;
         }
     };
     if let Some(addr) = assembled.listening {
@@ -143,19 +161,11 @@ async fn run(args: RunArgs) -> Exit {
         endpoint.started(monitor.clone(), running.shutdown_handle());
     }
     tracing::info!(pipeline = %args.pipeline.display(), "pipeline started");
-    let interrupted = match signals::watch(
+    let interrupted = signals.watch(
         running.shutdown_handle(),
         monitor.clone(),
         args.drain_timeout.0,
-    ) {
-        Ok(interrupted) => interrupted,
-        Err(error) => {
-            eprintln!("weir: cannot watch for signals: {error}");
-            running.shutdown_handle().stop_now();
-            running.wait().await;
-            return Exit::RunFailed;
-        }
-    };
+    );
     let recorder = args
         .report
         .as_ref()
