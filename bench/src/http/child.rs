@@ -1,10 +1,13 @@
 //! The clients that run inside a `weir-bench child http-*` process: weir's
 //! pipeline with the CLI's HTTP stage (library API), and a plain reqwest
 //! loop with `buffer_unordered`. Each prints
-//! `ok=.. failed=.. limit=..` on stdout.
+//! `ok=.. failed=.. limit=..` on stdout; the weir client also `steady=..`,
+//! its goodput over the last two thirds of its successes (past start-up
+//! and slow start).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures::StreamExt;
 use serde_json::json;
@@ -33,6 +36,10 @@ pub fn weir(args: &[String]) -> Result<(), String> {
     let (stage, limit) = weir_cli::parts::http_stage(&table, "fetch")?;
     let ok = Arc::new(AtomicU64::new(0));
     let counted = ok.clone();
+    // Nanoseconds from `start` to the (n/3)-th success and to the last.
+    let (third, last) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (third_at, last_at) = (third.clone(), last.clone());
+    let start = Instant::now();
     let report = crate::queue::runtime().block_on(
         Pipeline::builder()
             .source(
@@ -44,16 +51,29 @@ pub fn weir(args: &[String]) -> Result<(), String> {
                 "count",
                 sink_fn(move |record: &Payload| {
                     if record["status"] == 200 {
-                        counted.fetch_add(1, Ordering::Relaxed);
+                        let count = counted.fetch_add(1, Ordering::Relaxed) + 1;
+                        let now = start.elapsed().as_nanos() as u64;
+                        if count == n / 3 {
+                            third_at.store(now, Ordering::Relaxed);
+                        }
+                        last_at.store(now, Ordering::Relaxed);
                     }
                     Ok(())
                 }),
             )
             .run(),
     );
+    let ok = ok.load(Ordering::Relaxed);
+    let span = last
+        .load(Ordering::Relaxed)
+        .saturating_sub(third.load(Ordering::Relaxed));
+    let steady = if ok > n / 3 && span > 0 {
+        (ok - n / 3) as f64 / (span as f64 / 1e9)
+    } else {
+        0.0
+    };
     println!(
-        "ok={} failed={} limit={}",
-        ok.load(Ordering::Relaxed),
+        "ok={ok} failed={} limit={} steady={steady:.1}",
         report.accounting.dead_lettered,
         limit.map_or(0, |l| l.current_limit())
     );

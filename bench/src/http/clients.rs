@@ -39,6 +39,9 @@ pub struct Run {
     pub peak_rss: u64,
     /// The final adaptive limit (0 if fixed or not reported).
     pub limit: u64,
+    /// Goodput over the last two thirds of the successes, per second (0 if
+    /// not reported): the rate once start-up and slow start are over.
+    pub steady: f64,
 }
 
 impl Client {
@@ -77,12 +80,17 @@ impl Client {
             ));
         }
         let (ok, failed, limit) = self.parse(&stdout, n)?;
+        let steady = stdout
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("steady=")?.parse().ok())
+            .unwrap_or(0.0);
         Ok(Run {
             ok,
             failed,
             secs,
             peak_rss,
             limit,
+            steady,
         })
     }
 
