@@ -106,8 +106,9 @@ async fn run(args: RunArgs) -> Exit {
             show(&warning, Severity::Warning);
         }
     }
-    // Caught before anything starts: a signal during start-up drains the
-    // run once it has started, instead of killing the process.
+    // Caught before anything starts, instead of the default kill: a
+    // signal while the pipeline is built ends the run before it starts;
+    // one in the instant after it starts drains it.
     let mut signals = match Signals::listen() {
         Ok(signals) => signals,
         Err(error) => {
