@@ -238,9 +238,13 @@ impl AckToken {
 
     /// A token for a record the books already counted in (a record handed
     /// off to a spill and read back in the same run): finishing it counts
-    /// its outcome, with no new record in.
-    pub(crate) fn owed(accounting: Arc<Accounting>, origin: Option<Arc<str>>) -> Self {
-        Self::with(Some(accounting), None, origin)
+    /// its outcome, with no new record in; `callback` is told it.
+    pub(crate) fn owed(
+        accounting: Arc<Accounting>,
+        origin: Option<Arc<str>>,
+        callback: Option<AckCallback>,
+    ) -> Self {
+        Self::with(Some(accounting), callback, origin)
     }
 
     /// A token outside the books whose `callback` learns when the record

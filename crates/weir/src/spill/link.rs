@@ -19,7 +19,7 @@ use super::format;
 use super::log::{self, Recovered, SpillLog};
 use super::{SpillConfig, SpillError, SpillSync};
 use crate::accounting::Accounting;
-use crate::ack::{AckSet, AckToken, Outcome};
+use crate::ack::{AckCallback, AckSet, AckToken, Outcome};
 use crate::error::PipelineError;
 use crate::io::DeadPayload;
 use crate::metrics::stage::StageMetrics;
@@ -501,7 +501,20 @@ pub(crate) async fn run_reader<T: DeserializeOwned + Send + 'static>(
             .capacity()
             .map_or(READ_BATCH, |capacity| capacity.saturating_sub(output.len()))
             .clamp(1, READ_BATCH);
-        let (batch, failed) = take_batch(&shared, room);
+        // What tells the link a record it read back finished, so its
+        // segment may go.
+        let watch = |seq: u64| -> AckCallback {
+            let watcher = shared.clone();
+            let ctx = ctx.clone();
+            Box::new(move |outcome: &Outcome| {
+                if outcome.is_final() {
+                    if let Err(error) = watcher.finished(seq) {
+                        watcher.fail(&ctx, &error);
+                    }
+                }
+            })
+        };
+        let (batch, failed) = take_batch(&shared, room, &watch);
         if let Some(error) = failed {
             shared.fail(&ctx, &error);
             break;
@@ -523,38 +536,21 @@ pub(crate) async fn run_reader<T: DeserializeOwned + Send + 'static>(
                     tracing::warn!(link = %shared.stage, "spill: skipped {reason}");
                     dead_letter(&shared, &ctx, &metrics, bytes, reason, Vec::new()).await;
                 }
-                Next::Record {
-                    seq,
-                    payload,
-                    mut tokens,
-                } => {
-                    let watcher = shared.clone();
-                    let watch_ctx = ctx.clone();
-                    tokens.push(AckToken::watch(Box::new(move |outcome: &Outcome| {
-                        if outcome.is_final() {
-                            if let Err(error) = watcher.finished(seq) {
-                                watcher.fail(&watch_ctx, &error);
-                            }
-                        }
-                    })));
-                    match serde_json::from_slice::<T>(&payload) {
-                        Ok(value) => {
-                            let record =
-                                Record::new(ctx.next_id(), value, AckSet::from_tokens(tokens));
-                            shared.stats.replayed.fetch_add(1, Ordering::Relaxed);
-                            ready.push_back(record);
-                        }
-                        Err(error) => {
-                            if !put_all(&output, &mut ready).await {
-                                stopped = true;
-                                break;
-                            }
-                            let reason =
-                                format!("a spilled record that does not read back: {error}");
-                            dead_letter(&shared, &ctx, &metrics, payload, reason, tokens).await;
-                        }
+                Next::Record { payload, tokens } => match serde_json::from_slice::<T>(&payload) {
+                    Ok(value) => {
+                        let record = Record::new(ctx.next_id(), value, AckSet::from_tokens(tokens));
+                        shared.stats.replayed.fetch_add(1, Ordering::Relaxed);
+                        ready.push_back(record);
                     }
-                }
+                    Err(error) => {
+                        if !put_all(&output, &mut ready).await {
+                            stopped = true;
+                            break;
+                        }
+                        let reason = format!("a spilled record that does not read back: {error}");
+                        dead_letter(&shared, &ctx, &metrics, payload, reason, tokens).await;
+                    }
+                },
             }
         }
         if !stopped && !put_all(&output, &mut ready).await {
@@ -572,7 +568,6 @@ pub(crate) async fn run_reader<T: DeserializeOwned + Send + 'static>(
 
 enum Next {
     Record {
-        seq: u64,
         payload: Vec<u8>,
         tokens: Vec<AckToken>,
     },
@@ -588,12 +583,16 @@ enum Next {
 
 /// Takes up to `most` records from the log under one lock: a
 /// `Wait` alone, or records and corrupt bytes in order.
-fn take_batch(shared: &SpillShared, most: usize) -> (Vec<Next>, Option<SpillError>) {
+fn take_batch(
+    shared: &SpillShared,
+    most: usize,
+    watch: &dyn Fn(u64) -> AckCallback,
+) -> (Vec<Next>, Option<SpillError>) {
     let mut state = shared.state.lock();
     let mut batch = Vec::new();
     let mut failed = None;
     while batch.len() < most {
-        match take_next(&mut state) {
+        match take_next(&mut state, watch) {
             Ok(Next::Wait { closed }) => {
                 if batch.is_empty() {
                     batch.push(Next::Wait { closed });
@@ -611,7 +610,14 @@ fn take_batch(shared: &SpillShared, most: usize) -> (Vec<Next>, Option<SpillErro
     (batch, failed)
 }
 
-fn take_next(state: &mut SpillState) -> Result<Next, SpillError> {
+/// The next record from the log with its tokens, one of which carries
+/// `watch(seq)`: on the record's own token when it has just one (the
+/// common case, one allocation and one lock fewer), else on a token of its
+/// own outside the books.
+fn take_next(
+    state: &mut SpillState,
+    watch: &dyn Fn(u64) -> AckCallback,
+) -> Result<Next, SpillError> {
     let mut read = state.log.read_next()?;
     if matches!(read, log::Next::Empty) {
         // Records written but not yet flushed are readable once flushed.
@@ -634,7 +640,9 @@ fn take_next(state: &mut SpillState) -> Result<Next, SpillError> {
         } => {
             // A record written with an origin stood for one source record.
             let origin: Option<Arc<str>> = origin.map(Into::into);
-            let tokens = if seq >= state.log.first_seq_of_run {
+            let accounting = state.accounting.clone();
+            let mut watch = Some(watch(seq));
+            let mut tokens = if seq >= state.log.first_seq_of_run {
                 let mut tokens: Vec<AckToken> = state
                     .take_debt(seq)
                     .map(|set| set.into_tokens().collect())
@@ -642,21 +650,26 @@ fn take_next(state: &mut SpillState) -> Result<Next, SpillError> {
                 let held = tokens.iter().filter(|t| t.counts()).count() as u64;
                 let owed = u64::from(books).saturating_sub(held);
                 state.owed -= owed.min(state.owed);
-                tokens.extend(
-                    (0..owed).map(|_| AckToken::owed(state.accounting.clone(), origin.clone())),
-                );
+                let alone = tokens.is_empty() && owed == 1;
+                tokens.extend((0..owed).map(|_| {
+                    let callback = if alone { watch.take() } else { None };
+                    AckToken::owed(accounting.clone(), origin.clone(), callback)
+                }));
                 tokens
             } else {
+                let alone = books <= 1;
                 (0..books.max(1))
-                    .map(|_| AckToken::new(state.accounting.clone(), None, origin.clone()))
+                    .map(|_| {
+                        let callback = if alone { watch.take() } else { None };
+                        AckToken::new(accounting.clone(), callback, origin.clone())
+                    })
                     .collect()
             };
-            state.in_hand = true;
-            Next::Record {
-                seq,
-                payload,
-                tokens,
+            if let Some(watch) = watch {
+                tokens.push(AckToken::watch(watch));
             }
+            state.in_hand = true;
+            Next::Record { payload, tokens }
         }
     };
     Ok(next)
