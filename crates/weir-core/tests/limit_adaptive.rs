@@ -8,17 +8,44 @@
 //! overloaded. Clients (four times the capacity of them) loop acquire →
 //! call → record, so the limiter is the only thing holding load back.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use weir_core::limit::{
     AdaptiveConcurrency, AdaptiveConfig, Aimd, Algorithm, Outcome, WatchLatency,
 };
 
 const SERVICE_TIME: Duration = Duration::from_millis(10);
+
+/// A model service that clients call through the limiter.
+trait Call: Send + Sync + 'static {
+    fn call(&self) -> impl Future<Output = Outcome> + Send;
+}
+
+/// `clients` tasks calling `service` through `limiter` until `stop`.
+fn spawn_clients<S: Call>(
+    limiter: &AdaptiveConcurrency,
+    service: &Arc<S>,
+    clients: usize,
+    stop: Instant,
+) -> Vec<JoinHandle<()>> {
+    (0..clients)
+        .map(|_| {
+            let (limiter, service) = (limiter.clone(), service.clone());
+            tokio::spawn(async move {
+                while Instant::now() < stop {
+                    let permit = limiter.acquire().await;
+                    permit.record(service.call().await);
+                }
+            })
+        })
+        .collect()
+}
 
 struct Service {
     capacity: AtomicUsize,
@@ -36,7 +63,9 @@ impl Service {
             peak_inside: AtomicUsize::new(0),
         })
     }
+}
 
+impl Call for Service {
     async fn call(&self) -> Outcome {
         let start = Instant::now();
         let inside = self.inside.fetch_add(1, Ordering::SeqCst) + 1;
@@ -54,7 +83,9 @@ impl Service {
         self.inside.fetch_sub(1, Ordering::SeqCst);
         outcome
     }
+}
 
+impl Service {
     /// Takes `by` workers away for good (once they are free).
     async fn shrink(&self, by: usize) {
         let by_u32 = u32::try_from(by).unwrap();
@@ -91,17 +122,7 @@ async fn drive(
 ) -> Run {
     let service = Service::new(capacity);
     let stop = Instant::now() + SERVICE_TIME * rounds;
-    let clients: Vec<_> = (0..4 * capacity)
-        .map(|_| {
-            let (limiter, service) = (limiter.clone(), service.clone());
-            tokio::spawn(async move {
-                while Instant::now() < stop {
-                    let permit = limiter.acquire().await;
-                    permit.record(service.call().await);
-                }
-            })
-        })
-        .collect();
+    let clients = spawn_clients(limiter, &service, 4 * capacity, stop);
     let mut all = Vec::new();
     let mut successes_at_half = 0;
     for round in 0..rounds {
@@ -299,7 +320,9 @@ impl RisingService {
             rng: std::sync::Mutex::new(Rng(seed)),
         })
     }
+}
 
+impl Call for RisingService {
     async fn call(&self) -> Outcome {
         let start = Instant::now();
         let inside = self.inside.fetch_add(1, Ordering::SeqCst) + 1;
@@ -339,17 +362,7 @@ async fn drive_rising(
     const TICK: Duration = Duration::from_millis(20);
     let ticks = seconds * 50;
     let stop = Instant::now() + TICK * ticks;
-    let clients: Vec<_> = (0..300)
-        .map(|_| {
-            let (limiter, service) = (limiter.clone(), service.clone());
-            tokio::spawn(async move {
-                while Instant::now() < stop {
-                    let permit = limiter.acquire().await;
-                    permit.record(service.call().await);
-                }
-            })
-        })
-        .collect();
+    let clients = spawn_clients(limiter, &service, 300, stop);
     let mut limits = Vec::new();
     let mut successes_at_half = 0;
     for tick in 0..ticks {
