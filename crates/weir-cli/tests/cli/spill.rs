@@ -21,7 +21,10 @@ fn numbered(lines: u64, width: usize) -> String {
         .collect()
 }
 
-fn pipeline(work: &Workdir, name: &str, rate: &str, links_extra: &str) -> PathBuf {
+/// A pipeline file `name` from `in.jsonl` to `out.jsonl` (JSON lines, the
+/// source checkpointing every 100 ms) with `middle` (stages, `[links]`)
+/// between.
+fn file_to_file(work: &Workdir, name: &str, middle: &str) -> PathBuf {
     let text = format!(
         r#"
         [source]
@@ -30,14 +33,7 @@ fn pipeline(work: &Workdir, name: &str, rate: &str, links_extra: &str) -> PathBu
         format = "json"
         checkpoint_interval = "100ms"
 
-        [[stage]]
-        type = "throttle"
-        rate = "{rate}"
-
-        [links]
-        capacity = 64
-        when_full = "spill"
-        {links_extra}
+        {middle}
 
         [sink]
         type = "file"
@@ -47,6 +43,19 @@ fn pipeline(work: &Workdir, name: &str, rate: &str, links_extra: &str) -> PathBu
         output = toml_path(&work.path("out.jsonl")),
     );
     work.write(name, text)
+}
+
+/// A throttle at `rate` behind spilling links of 64 (`links_extra`: more
+/// `[links]` keys).
+fn pipeline(work: &Workdir, name: &str, rate: &str, links_extra: &str) -> PathBuf {
+    file_to_file(
+        work,
+        name,
+        &format!(
+            "[[stage]]\ntype = \"throttle\"\nrate = \"{rate}\"\n\n\
+             [links]\ncapacity = 64\nwhen_full = \"spill\"\n{links_extra}"
+        ),
+    )
 }
 
 /// Bytes in the segment files of the spill link into the throttle.
@@ -280,29 +289,13 @@ fn one_link_spills_by_its_own_settings_while_the_others_block() {
     const LINES: u64 = 3_000;
     let work = Workdir::new();
     work.write("in.jsonl", numbered(LINES, 100));
-    let text = format!(
-        r#"
-        [source]
-        type = "file"
-        path = "{input}"
-        format = "json"
-
-        [[stage]]
-        type = "json"
-
-        [[stage]]
-        type = "throttle"
-        rate = "3000/s"
-        link = {{ when_full = "spill", capacity = 16, spill_sync = "never" }}
-
-        [sink]
-        type = "file"
-        path = "{output}"
-        "#,
-        input = toml_path(&work.path("in.jsonl")),
-        output = toml_path(&work.path("out.jsonl")),
+    let file = file_to_file(
+        &work,
+        "p.toml",
+        "[[stage]]\ntype = \"json\"\n\n\
+         [[stage]]\ntype = \"throttle\"\nrate = \"3000/s\"\n\
+         link = { when_full = \"spill\", capacity = 16, spill_sync = \"never\" }",
     );
-    let file = work.write("p.toml", text);
     let data = work.path("data");
     let output = weir(&[&"run", &file, &"--data-dir", &data])
         .output()
