@@ -5,9 +5,14 @@
 //! write did not finish, so neither did its flush), and comes again from a
 //! durable source; the next run starts on a new line, so the fragment
 //! stands alone instead of spoiling the first record it appends.
+//!
+//! The file is written with plain blocking `write` calls from the sink's
+//! task, not through `tokio::fs` (see [`AppendFile`]).
 
-use std::io::{self, Read as _, Seek as _, SeekFrom};
+use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use serde::Deserialize;
 
@@ -23,7 +28,50 @@ pub(crate) struct FileSinkConfig {
 }
 
 /// Appends to a file.
-pub(crate) type FileSink = LineWriter<tokio::fs::File>;
+pub(crate) type FileSink = LineWriter<AppendFile>;
+
+/// A file opened for appending, written by blocking `write` calls made
+/// right in the task that polls it.
+///
+/// `tokio::fs::File` hands every write to the blocking thread pool and
+/// wakes the task again when it is done. The sink flushes whenever its
+/// input is momentarily empty, which on a file → file run is every few
+/// records (55k flushes of about 2.5 KB for 1M lines): two thread
+/// switches each. Measured (1M lines of ~138 bytes, `weir run` file →
+/// file, no stage, 2 cores): 2.08 s with `tokio::fs::File` (1.25 s of it
+/// system time), 1.42 s with this (0.42 s). A write to a regular file
+/// lands in the page cache and returns in microseconds; what it can block
+/// on (the kernel throttling a writer of too many dirty pages) the sink
+/// would wait for anyway, and the runtime's other worker goes on with the
+/// other tasks meanwhile.
+#[derive(Debug)]
+pub(crate) struct AppendFile(std::fs::File);
+
+impl tokio::io::AsyncWrite for AppendFile {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let file = &mut self.get_mut().0;
+        loop {
+            match file.write(buf) {
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                written => return Poll::Ready(written),
+            }
+        }
+    }
+
+    /// A `std::fs::File` keeps no buffer of its own: nothing to flush
+    /// (the line writer's buffer is written by `poll_write`).
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
 
 /// The file could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +115,7 @@ impl SinkConnector for FileSinkConfig {
                 .await
                 .map_err(error)?;
         }
-        Ok(LineWriter::new(file))
+        Ok(LineWriter::new(AppendFile(file.into_std().await)))
     }
 }
 

@@ -55,7 +55,7 @@ impl LineCodec {
 }
 
 fn newline(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
+    memchr::memchr(b'\n', bytes)
 }
 
 fn without_cr(mut line: BytesMut) -> Bytes {
