@@ -5,7 +5,9 @@
 //! * **Capacity and latency.** Up to `capacity` requests in service answer
 //!   in `base_latency`; beyond it latency grows as
 //!   `base_latency × (in_service / capacity)²`, and beyond
-//!   `overload_factor × capacity` the server answers 503 at once.
+//!   `overload_factor × capacity` the server answers 503 at once. The
+//!   latency is held to within tens of microseconds ([`precise_sleep`]),
+//!   not to tokio's millisecond ticks, so the capacity is what it says.
 //! * **Faults** ([`Faults`]), at given rates: 500s, 429s with a
 //!   `Retry-After`, hangs past the client's timeout, and connections closed
 //!   without a response. Which request gets which is decided by a hash of
@@ -30,6 +32,7 @@
 //! ```
 
 mod faults;
+mod precise;
 mod service;
 mod stats;
 mod tls;
@@ -48,6 +51,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 pub use faults::{Fault, Faults};
+pub use precise::precise_sleep;
 use service::{handle, Shared};
 pub use stats::{RequestLog, ServerStats};
 pub use tls::{TestPki, Tls};

@@ -101,7 +101,7 @@ pub(crate) async fn handle(
             if shared.overloaded(in_service.now) {
                 Some(StatusCode::SERVICE_UNAVAILABLE)
             } else {
-                tokio::time::sleep(shared.latency(in_service.now)).await;
+                crate::precise_sleep(shared.latency(in_service.now)).await;
                 Some(if fault == Fault::Error {
                     StatusCode::INTERNAL_SERVER_ERROR
                 } else {
