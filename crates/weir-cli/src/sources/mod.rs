@@ -16,6 +16,7 @@ mod line_codec;
 mod line_reader;
 mod listen;
 mod nats;
+mod origin;
 mod stdin;
 mod tcp;
 

@@ -473,7 +473,7 @@ impl Source<Payload> for FileSource {
     /// when the line is read again after a resume.
     fn take_origin(&mut self) -> Option<Arc<str>> {
         let (path, end) = self.origin.take()?;
-        Some(format!("{path}:{end}").into())
+        Some(super::origin::origin_at(&path, end))
     }
 }
 

@@ -200,7 +200,7 @@ impl NatsSource {
                 on_ack,
             });
         }
-        self.origin = Some(format!("{}:{sequence}", self.stream).into());
+        self.origin = Some(super::origin::origin_at(&self.stream, sequence));
         Some(match self.format.item(Frame::Line(payload.clone())) {
             Some(SourceItem::Record(emitted)) => SourceItem::Record(Emitted {
                 payload: emitted.payload,
