@@ -23,6 +23,12 @@ impl<W: AsyncWrite + Unpin + Send + 'static> LineWriter<W> {
             line: Vec::new(),
         }
     }
+
+    /// The stream written to.
+    #[cfg(test)]
+    pub(crate) fn get_ref(&self) -> &W {
+        self.out.get_ref()
+    }
 }
 
 /// A record as one line (without the newline).
