@@ -6,8 +6,9 @@
 //!   in `base_latency`; beyond it latency grows as
 //!   `base_latency × (in_service / capacity)²`, and beyond
 //!   `overload_factor × capacity` the server answers 503 at once. The
-//!   latency is held to within tens of microseconds ([`precise_sleep`]),
-//!   not to tokio's millisecond ticks, so the capacity is what it says.
+//!   latency is held to a fraction of a millisecond ([`precise_sleep`]),
+//!   not rounded up to tokio's millisecond ticks, which made a 20 ms
+//!   request take 21.8 ms.
 //! * **Faults** ([`Faults`]), at given rates: 500s, 429s with a
 //!   `Retry-After`, hangs past the client's timeout, and connections closed
 //!   without a response. Which request gets which is decided by a hash of

@@ -30,9 +30,9 @@ pub(crate) struct FileSinkConfig {
 /// Appends to a file.
 pub(crate) type FileSink = LineWriter<AppendFile>;
 
-/// A file opened for appending: a regular file (or a device) written by
-/// blocking `write` calls made right in the task that polls it; a named
-/// pipe or a socket through `tokio::fs`.
+/// A file opened for appending: a regular file written by blocking
+/// `write` calls made right in the task that polls it; anything else (a
+/// named pipe, a terminal, a device) through `tokio::fs`.
 ///
 /// `tokio::fs::File` hands every write to the blocking thread pool and
 /// wakes the task again when it is done. The sink flushes whenever its
@@ -40,13 +40,15 @@ pub(crate) type FileSink = LineWriter<AppendFile>;
 /// records (55k flushes of about 2.5 KB for 1M lines): two thread
 /// switches each. Measured (1M lines of ~138 bytes, `weir run` file →
 /// file, no stage, 2 cores): 2.08 s with `tokio::fs::File` (1.25 s of it
-/// system time), 1.42 s with blocking writes (0.42 s). A write to a
-/// regular file lands in the page cache and returns in microseconds; what
-/// it can block on (the kernel throttling a writer of too many dirty
-/// pages) the sink would wait for anyway, and the runtime's other worker
-/// goes on with the other tasks meanwhile. A pipe's reader, though, may
-/// not read for minutes: a blocked write would hold a runtime thread that
-/// long, so pipes and sockets keep the thread pool.
+/// system time), 1.41 s with blocking writes (0.43 s). A write to a
+/// regular file on a local disk lands in the page cache and returns in
+/// microseconds; what it can block on (the kernel throttling a writer of
+/// too many dirty pages) the sink would wait for anyway, and the
+/// runtime's other worker goes on with the other tasks meanwhile. On a
+/// network or FUSE file system a write can block for as long as the
+/// server is away, holding one of the runtime's threads: point the sink
+/// at a local disk. A pipe's reader, or a paused terminal, may not read
+/// for minutes: those keep the thread pool.
 #[derive(Debug)]
 pub(crate) enum AppendFile {
     /// Written in place.
@@ -90,14 +92,12 @@ impl tokio::io::AsyncWrite for AppendFile {
 }
 
 impl AppendFile {
-    /// Writes to `file` in place unless it is a pipe or a socket.
+    /// Writes to `file` in place if it is a regular file.
     async fn new(file: tokio::fs::File) -> io::Result<AppendFile> {
-        use std::os::unix::fs::FileTypeExt as _;
-        let kind = file.metadata().await?.file_type();
-        Ok(if kind.is_fifo() || kind.is_socket() {
-            AppendFile::Pooled(file)
-        } else {
+        Ok(if file.metadata().await?.file_type().is_file() {
             AppendFile::Blocking(file.into_std().await)
+        } else {
+            AppendFile::Pooled(file)
         })
     }
 }
@@ -141,6 +141,10 @@ impl SinkConnector for FileSinkConfig {
                  starting on a new line"
             );
             tokio::io::AsyncWriteExt::write_all(&mut file, b"\n")
+                .await
+                .map_err(error)?;
+            // `tokio::fs::File` reports a failed write at the next flush.
+            tokio::io::AsyncWriteExt::flush(&mut file)
                 .await
                 .map_err(error)?;
         }
@@ -207,7 +211,9 @@ mod tests {
         let config = FileSinkConfig {
             path: pipe.display().to_string(),
         };
-        let mut sink = config.open().await.unwrap();
+        // Opening a pipe waits for its reader: not forever.
+        let opened = tokio::time::timeout(std::time::Duration::from_secs(30), config.open());
+        let mut sink = opened.await.expect("the pipe opened").unwrap();
         assert!(matches!(sink.get_ref(), AppendFile::Pooled(_)));
         sink.write(&crate::record::payload(serde_json::json!(
             "through the pipe"
