@@ -11,9 +11,12 @@
 //! a server slower than it said. Here one thread keeps the deadlines and
 //! sleeps on a futex with a nanosecond timeout (`recv_timeout`): the same
 //! request is answered in 20.8 ms (median), the wait itself a fraction of
-//! a millisecond late (waking the thread, then the task). Hand-written
-//! because no well-kept crate offers a precise timer for tokio; it is ~50
-//! lines and serves only the test server.
+//! a millisecond late (waking the thread, then the task). Hand-written:
+//! the crates that do this for tokio (`tokio-timerfd`, `tokio-hrtime`)
+//! are young 0.x crates that register a timer file descriptor per wait
+//! (up to twice the capacity here, one per request in service); one thread
+//! and a heap serve every wait in ~50 lines, and only the test server
+//! uses them.
 //!
 //! The example checks that a wait ends, not how precisely (that is a
 //! measurement, in `weir-bench http`, not a test):
