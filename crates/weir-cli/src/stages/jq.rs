@@ -37,6 +37,8 @@ use crate::config::{ConfigError, SourceFile, TablePart};
 use crate::connector::StageConnector;
 use crate::record::{payload, Payload};
 
+use super::jq_plan::Plan;
+
 /// The `[[stage]]` options of `type = "jq"`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -120,6 +122,8 @@ pub(crate) fn compile_field(
 /// A compiled jq program with the values of its variables.
 pub(crate) struct JqProgram {
     filter: jaq_core::Filter<data::JustLut<Val>>,
+    /// The same program on the fast path, if it has one (see `jq_plan`).
+    plan: Option<Plan>,
     /// `$ENV` then each of `args`, in the order given to the compiler.
     globals: Vec<Val>,
     /// The program's text, for `Debug`.
@@ -208,11 +212,13 @@ impl JqProgram {
         let env: jaq_json::Map = std::env::vars()
             .map(|(name, value)| (Val::from(name), Val::from(value)))
             .collect();
-        let globals = std::iter::once(Val::obj(env))
+        let globals: Vec<Val> = std::iter::once(Val::obj(env))
             .chain(args.values().map(|value| Val::from(value.clone())))
             .collect();
+        let named: Vec<(String, Val)> = names.into_iter().zip(globals.iter().cloned()).collect();
         Ok(JqProgram {
             filter,
+            plan: Plan::compile(code, &named),
             globals,
             text: code.to_owned(),
         })
@@ -230,8 +236,18 @@ impl JqProgram {
             .collect()
     }
 
-    /// Runs the program on a record, as the jq stage does.
+    /// The program's fast path, if it has one.
+    #[cfg(test)]
+    pub(crate) fn plan(&self) -> Option<&Plan> {
+        self.plan.as_ref()
+    }
+
+    /// Runs the program on a record, as the jq stage does: on the fast
+    /// path when the program and the record allow it, else by jaq.
     pub(crate) fn emit(&self, record: &Value) -> Result<Emit<Payload>, BoxError> {
+        if let Some(output) = self.plan.as_ref().and_then(|plan| plan.run(record)) {
+            return Ok(output.map_or(Emit::Skip, |out| Emit::One(payload(val_to_json(out)))));
+        }
         let mut outputs = self.run(record_to_val(record)?)?;
         Ok(match outputs.len() {
             0 => Emit::Skip,

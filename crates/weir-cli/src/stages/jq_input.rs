@@ -13,8 +13,9 @@
 
 use std::fmt;
 
+use bytes::Bytes;
 use jaq_json::{Num, Val};
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// `text` as a jq value, or why it is not JSON (jaq's words).
 pub(crate) fn read(text: &[u8]) -> Result<Val, String> {
@@ -26,6 +27,22 @@ pub(crate) fn read(text: &[u8]) -> Result<Val, String> {
         Ok(val) => Ok(val),
         Err(_) => jaq_json::read::parse_single(text).map_err(|error| error.to_string()),
     }
+}
+
+/// Reads only the top-level fields `names` of a JSON object: `slots[i]`
+/// becomes the value of `names[i]` (the last one if repeated, null if
+/// absent), every other value is checked for syntax and skipped. `None`
+/// when `text` is not one JSON object or has a value serde_json cannot
+/// read: the caller then reads it whole with [`read`], whose answer (or
+/// error) is the one that counts.
+pub(crate) fn read_fields(text: &[u8], names: &[Box<str>], slots: &mut Vec<Val>) -> Option<()> {
+    slots.clear();
+    slots.resize(names.len(), Val::Null);
+    let mut input = serde_json::Deserializer::from_slice(text);
+    input
+        .deserialize_map(FieldsVisitor { names, slots })
+        .and_then(|()| input.end())
+        .ok()
 }
 
 /// A JSON number with a fraction or an exponent as jq reads it: `1e3` and
@@ -43,7 +60,7 @@ pub(crate) fn float(n: f64) -> Val {
 }
 
 /// Builds a [`Val`] from any self-describing input.
-struct ValSeed;
+pub(crate) struct ValSeed;
 
 impl<'de> DeserializeSeed<'de> for ValSeed {
     type Value = Val;
@@ -82,12 +99,14 @@ impl<'de> Visitor<'de> for ValVisitor {
         Ok(float(n))
     }
 
+    // `Val::from(String)` makes a `Bytes` that owns the string: three
+    // allocations a string; a copy into a `Bytes` of its own makes two.
     fn visit_str<E>(self, text: &str) -> Result<Val, E> {
-        Ok(Val::from(text.to_owned()))
+        Ok(Val::utf8_str(Bytes::copy_from_slice(text.as_bytes())))
     }
 
     fn visit_string<E>(self, text: String) -> Result<Val, E> {
-        Ok(Val::from(text))
+        Ok(Val::utf8_str(Bytes::from(text.into_bytes())))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Val, A::Error> {
@@ -106,6 +125,55 @@ impl<'de> Visitor<'de> for ValVisitor {
             map.insert(Val::from(key), value);
         }
         Ok(Val::obj(map))
+    }
+}
+
+/// Fills the slots of [`read_fields`]; anything but an object is an error.
+struct FieldsVisitor<'a> {
+    names: &'a [Box<str>],
+    slots: &'a mut Vec<Val>,
+}
+
+impl<'de> Visitor<'de> for FieldsVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut fields: A) -> Result<(), A::Error> {
+        while let Some(slot) = fields.next_key_seed(SlotSeed(self.names))? {
+            match slot {
+                Some(slot) => self.slots[slot] = fields.next_value_seed(ValSeed)?,
+                None => {
+                    fields.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A key as the index of the name it matches, without allocating it.
+struct SlotSeed<'a>(&'a [Box<str>]);
+
+impl<'de> DeserializeSeed<'de> for SlotSeed<'_> {
+    type Value = Option<usize>;
+
+    fn deserialize<D: Deserializer<'de>>(self, input: D) -> Result<Option<usize>, D::Error> {
+        input.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SlotSeed<'_> {
+    type Value = Option<usize>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|name| **name == *key))
     }
 }
 

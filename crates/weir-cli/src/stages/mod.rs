@@ -12,6 +12,7 @@ mod command;
 pub(crate) mod http;
 mod jq;
 mod jq_input;
+mod jq_plan;
 mod json;
 pub(crate) mod options;
 mod throttle;
