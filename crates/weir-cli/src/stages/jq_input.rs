@@ -12,10 +12,12 @@
 //! integer, as jq 1.6 reads it.
 
 use std::fmt;
+use std::ops::Range;
 
 use bytes::Bytes;
 use jaq_json::{Num, Val};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 /// `text` as a jq value, or why it is not JSON (jaq's words).
 pub(crate) fn read(text: &[u8]) -> Result<Val, String> {
@@ -29,19 +31,32 @@ pub(crate) fn read(text: &[u8]) -> Result<Val, String> {
     }
 }
 
-/// Reads only the top-level fields `names` of a JSON object: `slots[i]`
-/// becomes the value of `names[i]` (the last one if repeated, null if
-/// absent), every other value is checked for syntax and skipped. `None`
-/// when `text` is not one JSON object or has a value serde_json cannot
-/// read: the caller then reads it whole with [`read`], whose answer (or
-/// error) is the one that counts.
-pub(crate) fn read_fields(text: &[u8], names: &[Box<str>], slots: &mut Vec<Val>) -> Option<()> {
-    slots.clear();
-    slots.resize(names.len(), Val::Null);
-    let mut input = serde_json::Deserializer::from_slice(text);
+/// Finds the top-level fields `names` of a JSON object without reading
+/// their values: `spans[i]` becomes where the value of `names[i]` is in
+/// `text` (the last one if repeated, `None` if absent); every value is
+/// checked for syntax. `None` when `text` is not one JSON object: the
+/// caller then reads it whole with [`read`], whose answer (or error) is
+/// the one that counts. A span is read into a value with [`read_span`].
+pub(crate) fn find_fields(
+    text: &str,
+    names: &[Box<str>],
+    spans: &mut Vec<Option<Range<usize>>>,
+) -> Option<()> {
+    spans.clear();
+    spans.resize(names.len(), None);
+    let mut input = serde_json::Deserializer::from_str(text);
     input
-        .deserialize_map(FieldsVisitor { names, slots })
+        .deserialize_map(FieldsVisitor { text, names, spans })
         .and_then(|()| input.end())
+        .ok()
+}
+
+/// The value at a span [`find_fields`] found, or `None` if serde_json
+/// cannot read it (a number out of `f64`'s range): the caller then reads
+/// the record whole with [`read`].
+pub(crate) fn read_span(text: &str, span: Range<usize>) -> Option<Val> {
+    ValSeed
+        .deserialize(&mut serde_json::Deserializer::from_str(&text[span]))
         .ok()
 }
 
@@ -60,7 +75,7 @@ pub(crate) fn float(n: f64) -> Val {
 }
 
 /// Builds a [`Val`] from any self-describing input.
-pub(crate) struct ValSeed;
+struct ValSeed;
 
 impl<'de> DeserializeSeed<'de> for ValSeed {
     type Value = Val;
@@ -128,10 +143,11 @@ impl<'de> Visitor<'de> for ValVisitor {
     }
 }
 
-/// Fills the slots of [`read_fields`]; anything but an object is an error.
+/// Fills the spans of [`find_fields`]; anything but an object is an error.
 struct FieldsVisitor<'a> {
+    text: &'a str,
     names: &'a [Box<str>],
-    slots: &'a mut Vec<Val>,
+    spans: &'a mut Vec<Option<Range<usize>>>,
 }
 
 impl<'de> Visitor<'de> for FieldsVisitor<'_> {
@@ -144,7 +160,12 @@ impl<'de> Visitor<'de> for FieldsVisitor<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut fields: A) -> Result<(), A::Error> {
         while let Some(slot) = fields.next_key_seed(SlotSeed(self.names))? {
             match slot {
-                Some(slot) => self.slots[slot] = fields.next_value_seed(ValSeed)?,
+                Some(slot) => {
+                    // Borrowed from `text`: its place there is its span.
+                    let raw: &RawValue = fields.next_value()?;
+                    let start = raw.get().as_ptr() as usize - self.text.as_ptr() as usize;
+                    self.spans[slot] = Some(start..start + raw.get().len());
+                }
                 None => {
                     fields.next_value::<IgnoredAny>()?;
                 }

@@ -19,7 +19,8 @@
 //! every one of which gives at most one output. When the program reads the
 //! record only through top-level fields (`.level`, never `.` as a value),
 //! only those fields are parsed; the others are checked for syntax and
-//! skipped ([`read_fields`]). The values, comparisons, arithmetic and
+//! skipped, and a field is read only when a step uses it
+//! ([`find_fields`]). The values, comparisons, arithmetic and
 //! objects are jaq's own ([`Val`], [`ValT`]), so a result is the one jaq
 //! would give.
 //!
@@ -30,7 +31,8 @@
 //! message is the one that counts. A program with any other form has no
 //! plan at all.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
+use std::ops::Range;
 
 use jaq_core::load::lex::StrPart;
 use jaq_core::load::parse::{BinaryOp, Term};
@@ -41,7 +43,7 @@ use jaq_json::Val;
 use serde_json::Value;
 
 use super::jq::json_to_val;
-use super::jq_input::{read, read_fields};
+use super::jq_input::{find_fields, read, read_span};
 
 /// A program compiled for the fast path.
 #[derive(Debug)]
@@ -113,43 +115,56 @@ impl Plan {
     /// output, if any, or `None` when jaq must run this record instead.
     pub(crate) fn run(&self, record: &Value) -> Option<Option<Val>> {
         thread_local! {
-            /// The slots of the last record, kept for their allocation.
-            static SLOTS: Cell<Vec<Val>> = const { Cell::new(Vec::new()) };
+            /// The last record's slots, kept for their allocations.
+            static SLOTS: Cell<Slots> = Cell::default();
         }
         let mut slots = SLOTS.take();
-        slots.clear();
-        let whole = match record {
+        slots.spans.clear();
+        slots.vals.clear();
+        slots.vals.resize_with(self.fields.len(), OnceCell::new);
+        let (text, whole) = match record {
             Value::String(text) if !self.whole => {
-                read_fields(text.as_bytes(), &self.fields, &mut slots)?;
-                None
+                find_fields(text, &self.fields, &mut slots.spans)?;
+                (text.as_str(), None)
             }
-            Value::String(text) => Some(read(text.as_bytes()).ok()?),
+            Value::String(text) => ("", Some(read(text.as_bytes()).ok()?)),
             Value::Object(map) if !self.whole => {
-                slots.extend(
-                    self.fields
-                        .iter()
-                        .map(|name| map.get(&**name).map_or(Val::Null, json_to_val)),
-                );
-                None
+                for (name, val) in self.fields.iter().zip(&slots.vals) {
+                    let _ = val.set(map.get(&**name).map_or(Val::Null, json_to_val));
+                }
+                ("", None)
             }
-            Value::Object(_) => Some(json_to_val(record)),
+            Value::Object(_) => ("", Some(json_to_val(record))),
             _ => return None,
         };
         if let Some(whole) = &whole {
             let Val::Obj(map) = whole else {
                 return None;
             };
-            slots.extend((self.keys.iter()).map(|key| map.get(key).cloned().unwrap_or(Val::Null)));
+            for (key, val) in self.keys.iter().zip(&slots.vals) {
+                let _ = val.set(map.get(key).cloned().unwrap_or(Val::Null));
+            }
         }
         let record = Record {
-            slots: &slots,
+            text,
+            spans: &slots.spans,
+            vals: &slots.vals,
             whole: whole.as_ref(),
         };
         let output = record.value(&self.root, In::Record);
-        slots.clear();
         SLOTS.set(slots);
         output.ok()
     }
+}
+
+/// Where the fields a plan reads are in a record, and their values once
+/// read.
+#[derive(Default)]
+struct Slots {
+    /// From [`find_fields`]; empty when the values were set directly.
+    spans: Vec<Option<Range<usize>>>,
+    /// A field's value, read from its span when first used.
+    vals: Vec<OnceCell<Val>>,
 }
 
 /// Builds a [`Node`] tree, noting which fields of the record it reads.
@@ -360,11 +375,27 @@ type Step<T> = Result<Option<T>, Fallback>;
 
 /// One record as the plan sees it.
 struct Record<'a> {
-    slots: &'a [Val],
+    /// The record's text, which `spans` point into.
+    text: &'a str,
+    spans: &'a [Option<Range<usize>>],
+    vals: &'a [OnceCell<Val>],
     whole: Option<&'a Val>,
 }
 
 impl Record<'_> {
+    /// A field of the record, read from the text on first use: a record
+    /// that fails a test early never pays for the fields it would output.
+    fn field(&self, slot: usize) -> Result<Val, Fallback> {
+        if let Some(val) = self.vals[slot].get() {
+            return Ok(val.clone());
+        }
+        let val = match self.spans.get(slot).cloned().flatten() {
+            Some(span) => read_span(self.text, span).ok_or(Fallback)?,
+            None => Val::Null,
+        };
+        Ok(self.vals[slot].get_or_init(|| val).clone())
+    }
+
     fn eval(&self, node: &Node, input: In<'_>) -> Step<Out> {
         let val = |val| Ok(Some(Out::Val(val)));
         // Both sides run, so that a failure on either goes to jaq even
@@ -376,7 +407,7 @@ impl Record<'_> {
         };
         match node {
             Node::Input => Ok(Some(Out::Same)),
-            Node::Field(slot) => val(self.slots[*slot].clone()),
+            Node::Field(slot) => val(self.field(*slot)?),
             Node::Index(base, key) => match self.value(base, input)? {
                 Some(base) => val(base.index(key).map_err(|_| Fallback)?),
                 None => Ok(None),
