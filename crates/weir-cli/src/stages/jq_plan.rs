@@ -71,6 +71,9 @@ enum Node {
     Pipe(Box<Node>, Box<Node>),
     Select(Box<Node>),
     Cmp(Box<Node>, Cmp, Box<Node>),
+    /// `.name == "text"` (`!=` when the flag is false): the most common
+    /// test, made on the field's JSON text when that has no escapes.
+    FieldIs(usize, Box<str>, bool),
     Math(Box<Node>, Math, Box<Node>),
     Neg(Box<Node>),
     And(Box<Node>, Box<Node>),
@@ -292,11 +295,17 @@ impl Compiler<'_> {
                     self.boxed(left, input)?,
                     self.boxed(right, input)?,
                 )),
-                BinaryOp::Cmp(cmp) => other(Node::Cmp(
-                    self.boxed(left, input)?,
-                    *cmp,
-                    self.boxed(right, input)?,
-                )),
+                BinaryOp::Cmp(cmp) => {
+                    let (left, right) = (self.boxed(left, input)?, self.boxed(right, input)?);
+                    other(match (*left, cmp, *right) {
+                        (Node::Field(slot), Cmp::Eq | Cmp::Ne, Node::Lit(Val::TStr(text)))
+                        | (Node::Lit(Val::TStr(text)), Cmp::Eq | Cmp::Ne, Node::Field(slot)) => {
+                            let text = std::str::from_utf8(&text).ok()?.into();
+                            Node::FieldIs(slot, text, *cmp == Cmp::Eq)
+                        }
+                        (left, cmp, right) => Node::Cmp(Box::new(left), *cmp, Box::new(right)),
+                    })
+                }
                 BinaryOp::Math(math) => other(Node::Math(
                     self.boxed(left, input)?,
                     *math,
@@ -443,6 +452,13 @@ impl Record<'_> {
                 Some((left, right)) => val(Val::from(cmp.run(&left, &right))),
                 None => Ok(None),
             },
+            Node::FieldIs(slot, text, eq) => {
+                let same = match self.plain_string(*slot) {
+                    Some(raw) => raw == &**text,
+                    None => self.field(*slot)? == Val::from(String::from(&**text)),
+                };
+                val(Val::from(same == *eq))
+            }
             Node::Math(left, math, right) => match both(left, right)? {
                 Some((left, right)) => val(math.run(left, right).map_err(|_| Fallback)?),
                 None => Ok(None),
@@ -483,6 +499,17 @@ impl Record<'_> {
             }
             Node::Empty => Ok(None),
         }
+    }
+
+    /// A field's text between its quotes, if it is a JSON string without
+    /// escapes not read yet: what it says is that text.
+    fn plain_string(&self, slot: usize) -> Option<&str> {
+        if self.vals[slot].get().is_some() {
+            return None;
+        }
+        let raw = &self.text[self.spans.get(slot).cloned().flatten()?];
+        let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+        (!inner.contains('\\')).then_some(inner)
     }
 
     /// A node's output as a value.
@@ -553,6 +580,9 @@ mod tests {
     const PROGRAMS: &[&str] = &[
         r#"select(.level == "error") | {id, service, latency_ms}"#,
         ".a",
+        r#"select("info" != .level)"#,
+        r#".service == "a\"pi""#,
+        r#".n == "3""#,
         ".a.b",
         ".a.b.c",
         r#"."a""#,
