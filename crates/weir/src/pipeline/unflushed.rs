@@ -3,7 +3,14 @@
 //! they are dropped unfinished, which nacks them.
 //!
 //! An output (the sink, the dead-letter output) flushes when its input is
-//! momentarily empty: [`next_or_flush`] is that loop step, for both.
+//! momentarily empty: [`next_or_flush`] is that loop step, for both. It
+//! first yields once to the scheduler, so that a producer that is running
+//! (a stage in the middle of a batch) can hand over what it has: with a
+//! jq stage that keeps one record in eight, the file sink made 11.6k
+//! `write`s for 125k lines without the yield and 1.5k with it, and the run
+//! took 0.80-0.91 s instead of 0.92-1.00 s (`weir run`, 1M lines,
+//! concurrency 2). The wait is one turn of the scheduler, not a timer: a
+//! record is still never held back for company.
 
 use std::future::Future;
 
@@ -22,12 +29,17 @@ pub(crate) enum Next<I> {
 }
 
 /// The next item for an output reading `input`: taken at once if one is
-/// at hand or queued; else what was written is flushed first (`flush`
-/// returns whether to go on), and then the next item is awaited.
+/// at hand or queued (also after one yield to the scheduler); else what
+/// was written is flushed first (`flush` returns whether to go on), and
+/// then the next item is awaited.
 pub(crate) async fn next_or_flush<I, F>(input: &mut Taker<I>, flush: impl FnOnce() -> F) -> Next<I>
 where
     F: Future<Output = bool>,
 {
+    if let Some(item) = input.try_next() {
+        return Next::Item(item);
+    }
+    tokio::task::yield_now().await;
     if let Some(item) = input.try_next() {
         return Next::Item(item);
     }
