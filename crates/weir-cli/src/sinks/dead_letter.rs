@@ -1,6 +1,8 @@
 //! Where dead letters go: appended to a file as JSON lines
 //! (`{"record", "stage", "reason", "attempts", "time"}`) if a path is given;
 //! else the first few are shown on stderr (the end-of-run line counts all).
+//! The file is opened as the file sink opens its own ([`open_append`]): a
+//! letter torn by a crash is left alone and the next run starts a new line.
 //! A letter whose payload is neither a [`Payload`] nor a source's raw input
 //! is an error ([`UnrenderablePayload`]): the write fails, the run fails,
 //! and its records are not acknowledged as dead-lettered.
@@ -12,6 +14,7 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use weir::io::{DeadLetter, DeadLetterSink, DeadPayload};
 use weir::BoxError;
 
+use super::file::{open_append, AppendFile};
 use crate::record::Payload;
 
 /// Dead letters shown on stderr when there is no file.
@@ -31,7 +34,7 @@ pub struct OpenError {
 /// The dead-letter output of a run.
 #[derive(Debug)]
 pub struct DeadLetterOutput {
-    file: Option<BufWriter<tokio::fs::File>>,
+    file: Option<BufWriter<AppendFile>>,
     show_on_stderr: bool,
     seen: u64,
 }
@@ -42,17 +45,12 @@ impl DeadLetterOutput {
     pub async fn open(path: Option<&Path>, quiet: bool) -> Result<Self, OpenError> {
         let file = match path {
             None => None,
-            Some(path) => Some(BufWriter::new(
-                tokio::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .await
-                    .map_err(|source| OpenError {
-                        path: path.to_owned(),
-                        source,
-                    })?,
-            )),
+            Some(path) => Some(BufWriter::new(open_append(path).await.map_err(
+                |source| OpenError {
+                    path: path.to_owned(),
+                    source,
+                },
+            )?)),
         };
         Ok(DeadLetterOutput {
             show_on_stderr: file.is_none() && !quiet,
@@ -186,6 +184,27 @@ mod tests {
         let source = std::error::Error::source(&error).expect("the io::Error is kept");
         assert!(source.is::<std::io::Error>());
         assert!(error.to_string().starts_with("cannot open "), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_letter_torn_by_a_crash_is_left_alone_and_the_next_run_starts_a_new_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dead.jsonl");
+        std::fs::write(&path, "{\"record\":1}\n{\"rec").unwrap();
+        let mut output = DeadLetterOutput::open(Some(&path), true).await.unwrap();
+        let record = Box::new(payload(json!({"a": 1})));
+        output
+            .write(&letter(DeadPayload::Record(record)))
+            .await
+            .unwrap();
+        output.flush().await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[..2], ["{\"record\":1}", "{\"rec"], "{text}");
+        assert_eq!(lines.len(), 3, "{text}");
+        let letter: Value = serde_json::from_str(lines[2]).expect("the new letter is whole");
+        assert_eq!(letter["record"], json!({"a": 1}));
+        assert!(text.ends_with('\n'));
     }
 
     #[test]

@@ -118,38 +118,43 @@ impl SinkConnector for FileSinkConfig {
 
     /// Opens the file for appending, on a new line.
     async fn open(&self) -> Result<FileSink, FileSinkError> {
-        let error = |source| FileSinkError {
-            path: self.path.clone(),
-            source,
-        };
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
+        let file = open_append(Path::new(&self.path))
             .await
-            .map_err(error)?;
-        let path = self.path.clone();
-        // A file this run may write but not read (mode 0200) is appended
-        // to as it is.
-        let cut = tokio::task::spawn_blocking(move || ends_in_part_of_a_line(Path::new(&path)))
-            .await
-            .is_ok_and(|cut| cut.unwrap_or(false));
-        if cut {
-            tracing::warn!(
-                path = %self.path,
-                "file sink: the file ends in part of a line (a write cut short by a crash?); \
-                 starting on a new line"
-            );
-            tokio::io::AsyncWriteExt::write_all(&mut file, b"\n")
-                .await
-                .map_err(error)?;
-            // `tokio::fs::File` reports a failed write at the next flush.
-            tokio::io::AsyncWriteExt::flush(&mut file)
-                .await
-                .map_err(error)?;
-        }
-        Ok(LineWriter::new(AppendFile::new(file).await.map_err(error)?))
+            .map_err(|source| FileSinkError {
+                path: self.path.clone(),
+                source,
+            })?;
+        Ok(LineWriter::new(file))
     }
+}
+
+/// Opens `path` for appending (created if missing), on a new line: if a
+/// write was cut short there (the file ends in part of a line), a newline
+/// is written and flushed first, so that the fragment stands alone. Used
+/// by the file sink and the dead-letter file.
+pub(crate) async fn open_append(path: &Path) -> io::Result<AppendFile> {
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .await?;
+    let owned = path.to_owned();
+    // A file this run may write but not read (mode 0200) is appended to
+    // as it is.
+    let cut = tokio::task::spawn_blocking(move || ends_in_part_of_a_line(&owned))
+        .await
+        .is_ok_and(|cut| cut.unwrap_or(false));
+    if cut {
+        tracing::warn!(
+            path = %path.display(),
+            "the file ends in part of a line (a write cut short by a crash?); \
+             starting on a new line"
+        );
+        tokio::io::AsyncWriteExt::write_all(&mut file, b"\n").await?;
+        // `tokio::fs::File` reports a failed write at the next flush.
+        tokio::io::AsyncWriteExt::flush(&mut file).await?;
+    }
+    AppendFile::new(file).await
 }
 
 /// Whether `path` is a non-empty regular file whose last byte is not a
