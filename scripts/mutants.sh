@@ -31,12 +31,12 @@ engine() {
         --file crates/weir/src/pipeline/dead_letters.rs \
         --file crates/weir/src/ack.rs \
         --file crates/weir/src/accounting.rs \
-        -- --lib --test faults --test shutdown --test fan --test bounded --test transform
+        -- --lib --test engine -- --skip bottleneck::
 }
 
 transform() {
     run transform --file crates/weir/src/stage/transform.rs \
-        -- --lib --test faults --test shutdown --test fan --test bounded --test transform
+        -- --lib --test engine -- --skip bottleneck::
 }
 
 queue() {

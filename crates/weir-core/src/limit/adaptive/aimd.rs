@@ -83,7 +83,7 @@ pub enum WatchLatency {
 impl Default for Aimd {
     /// The tolerance of 1.1 was chosen for the bench's overload suite (a
     /// service whose latency grows as `(in_service / capacity)²` past its
-    /// capacity; modelled in `tests/limit_adaptive.rs`): a mean 10% above
+    /// capacity; modelled in `tests/primitives/limit_adaptive.rs`): a mean 10% above
     /// the lowest is about 1.05 × capacity in service, and the limit saws
     /// between about 0.9 and 1.1 × capacity (0.96 of the capacity served
     /// in the model); 1.5 (the previous default, per sample) let it sit at

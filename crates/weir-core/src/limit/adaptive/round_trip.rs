@@ -42,7 +42,7 @@ const NEAR_LOWEST: f64 = 0.02;
 /// round trip, about one to two standard errors below the typical one, so
 /// 3 (with the tolerance's 10%) leaves one to two more, and `Aimd` wants
 /// two such round trips in a row before it cuts. Chosen on the models of
-/// `tests/limit_adaptive.rs`: with it the noisy-latency test keeps the
+/// `tests/primitives/limit_adaptive.rs`: with it the noisy-latency test keeps the
 /// limit above 190 of 256, and a steady service's queue shows at about
 /// 1.05 × its capacity.
 const NOISE_ALLOWANCE: f64 = 3.0;

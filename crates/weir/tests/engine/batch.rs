@@ -3,7 +3,7 @@
 //! metrics show exactly the components the user named; each batch's
 //! outcome reaches every source record in it.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! for every record of an async stage, sampled for an inline one. In paused
 //! time, so the sleeps cost nothing and the order is exact.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Stopping a run: a graceful drain loses nothing; a drain that reaches its
 //! deadline names what it left behind, and the books show it as nacked.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The bottleneck verdict on pipelines whose slow part is known. Time is
 //! virtual (paused), so the shares do not depend on the machine's speed.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

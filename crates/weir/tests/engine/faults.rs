@@ -3,7 +3,7 @@
 //! for, and what every source is told agrees with what the sink and the
 //! dead-letter output actually received (see `common::oracle`).
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Broadcast and merge: every branch gets every record, the slowest branch
 //! sets the pace, and a record's outcome is the most serious of its copies.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
