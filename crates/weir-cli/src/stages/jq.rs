@@ -248,6 +248,11 @@ impl JqProgram {
         if let Some(output) = self.plan.as_ref().and_then(|plan| plan.run(record)) {
             return Ok(output.map_or(Emit::Skip, |out| Emit::One(payload(val_to_json(out)))));
         }
+        self.emit_by_jaq(record)
+    }
+
+    /// Runs the program on a record by jaq alone.
+    pub(crate) fn emit_by_jaq(&self, record: &Value) -> Result<Emit<Payload>, BoxError> {
         let mut outputs = self.run(record_to_val(record)?)?;
         Ok(match outputs.len() {
             0 => Emit::Skip,

@@ -16,7 +16,7 @@ use std::ops::Range;
 
 use bytes::Bytes;
 use jaq_json::{Num, Val};
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 /// `text` as a jq value, or why it is not JSON (jaq's words).
@@ -31,12 +31,13 @@ pub(crate) fn read(text: &[u8]) -> Result<Val, String> {
     }
 }
 
-/// Finds the top-level fields `names` of a JSON object without reading
+/// Finds the top-level fields `names` of a JSON object without keeping
 /// their values: `spans[i]` becomes where the value of `names[i]` is in
-/// `text` (the last one if repeated, `None` if absent); every value is
-/// checked for syntax. `None` when `text` is not one JSON object: the
-/// caller then reads it whole with [`read`], whose answer (or error) is
-/// the one that counts. A span is read into a value with [`read_span`].
+/// `text` (the last one if repeated, `None` if absent). Every value is
+/// checked as strictly as [`read`] reads it ([`Check`]). `None` when
+/// `text` is not one JSON object that [`read`] would take from serde_json:
+/// the caller then reads it whole with [`read`], whose answer (or error)
+/// is the one that counts. A span is read into a value with [`read_span`].
 pub(crate) fn find_fields(
     text: &str,
     names: &[Box<str>],
@@ -162,14 +163,78 @@ impl<'de> Visitor<'de> for FieldsVisitor<'_> {
             match slot {
                 Some(slot) => {
                     // Borrowed from `text`: its place there is its span.
+                    // Taking it checks only its syntax; it is checked as
+                    // the others are too (even if a later repeat of the
+                    // key replaces it, as `read` would have read it).
                     let raw: &RawValue = fields.next_value()?;
+                    Check
+                        .deserialize(&mut serde_json::Deserializer::from_str(raw.get()))
+                        .map_err(de::Error::custom)?;
                     let start = raw.get().as_ptr() as usize - self.text.as_ptr() as usize;
                     self.spans[slot] = Some(start..start + raw.get().len());
                 }
-                None => {
-                    fields.next_value::<IgnoredAny>()?;
-                }
+                None => fields.next_value_seed(Check)?,
             }
+        }
+        Ok(())
+    }
+}
+
+/// A value checked as [`ValSeed`] would read it, but kept nowhere: string
+/// escapes (a lone surrogate is an error), numbers (one beyond `f64` is an
+/// error), nesting (serde_json's depth limit). serde's `IgnoredAny` checks
+/// less (it takes `"\ud800"` and `1e1000`), and a record it passes that
+/// [`read`] would not must still go to jaq's reader, whose answer differs
+/// (an error, or integers kept exact).
+struct Check;
+
+impl<'de> DeserializeSeed<'de> for Check {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, input: D) -> Result<(), D::Error> {
+        input.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Check {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+        while items.next_element_seed(Check)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut fields: A) -> Result<(), A::Error> {
+        while fields.next_key_seed(Check)?.is_some() {
+            fields.next_value_seed(Check)?;
         }
         Ok(())
     }
