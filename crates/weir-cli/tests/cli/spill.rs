@@ -134,7 +134,18 @@ fn a_file_source_reads_ahead_onto_disk_with_flat_memory_and_resumes_after_a_kill
         .output()
         .expect("run weir");
     let text = stderr(&output);
-    assert_eq!(output.status.code(), Some(0), "{text}");
+    // The kill may have landed in the middle of a write to the spill: that
+    // record's tail is cut off, reported, and dead-lettered (the record
+    // itself was not acknowledged, so the source sends it again). That is
+    // the only loss allowed, and it makes the exit code 1.
+    let torn = text
+        .matches("dead letter at throttle: a torn record")
+        .count() as u64;
+    let books = books(&text);
+    assert_eq!(books.dead_lettered, torn, "{text}");
+    assert_eq!((books.dropped, books.nacked), (0, 0), "{text}");
+    let expected = if torn == 0 { 0 } else { 1 };
+    assert_eq!(output.status.code(), Some(expected), "{text}");
     assert!(text.contains("records spilled by an earlier run"), "{text}");
     assert!(
         text.contains("spill_spilled_total"),
