@@ -25,7 +25,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use jaq_core::load::{Arena, File, Loader};
-use jaq_core::{data, Compiler, Ctx, Vars};
+use jaq_core::{data, Compiler, Ctx, ValT, Vars};
 use jaq_json::Val;
 use serde::Deserialize;
 use serde_json::Value;
@@ -251,6 +251,17 @@ impl JqProgram {
         self.emit_by_jaq(record)
     }
 
+    /// Whether the program's first output on `record` is true (neither
+    /// null nor false; no output is false), as the `json` stage's
+    /// `filter` asks: on the fast path when it can, else by jaq.
+    pub(crate) fn test(&self, record: &Value) -> Result<bool, BoxError> {
+        if let Some(output) = self.plan.as_ref().and_then(|plan| plan.run(record)) {
+            return Ok(output.is_some_and(|out| out.as_bool()));
+        }
+        let first = self.run(record_to_val(record)?)?.into_iter().next();
+        Ok(first.is_some_and(|out| out.as_bool()))
+    }
+
     /// Runs the program on a record by jaq alone.
     pub(crate) fn emit_by_jaq(&self, record: &Value) -> Result<Emit<Payload>, BoxError> {
         let mut outputs = self.run(record_to_val(record)?)?;
@@ -330,7 +341,7 @@ fn load_error(code: &str, errors: jaq_core::load::Errors<&str, ()>) -> CompileEr
 }
 
 /// A record as jq's input: a text record is parsed as JSON.
-fn record_to_val(record: &Value) -> Result<Val, BoxError> {
+pub(crate) fn record_to_val(record: &Value) -> Result<Val, BoxError> {
     match record {
         Value::String(text) => super::jq_input::read(text.as_bytes())
             .map_err(|error| format!("malformed JSON: {error}").into()),

@@ -5,14 +5,13 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use jaq_json::Val;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use serde_spanned::Spanned;
 use weir::stage::{Emit, Stage};
 use weir::BoxError;
 
-use super::jq::{compile_field, json_to_val, val_to_json, JqProgram};
+use super::jq::{compile_field, record_to_val, val_to_json, JqProgram};
 use crate::config::{ConfigError, SourceFile, TablePart};
 use crate::connector::StageConnector;
 use crate::record::{payload, Payload};
@@ -68,16 +67,12 @@ impl StageConnector for JsonStageConfig {
 fn transform(config: &JsonStageConfig, record: Payload) -> Result<Emit<Payload>, BoxError> {
     let mut value = match &config.condition {
         Some(condition) => {
-            let input = match &*record {
-                Value::String(text) => jaq_json::read::parse_single(text.as_bytes())
-                    .map_err(|error| format!("malformed JSON: {error}"))?,
-                other => json_to_val(other),
-            };
-            let first = condition.run(input.clone())?.into_iter().next();
-            if matches!(first, None | Some(Val::Null | Val::Bool(false))) {
+            // Only a record kept is read whole; the test reads what it
+            // needs (the jq stage's fast path, when the filter has one).
+            if !condition.test(&record)? {
                 return Ok(Emit::Skip);
             }
-            val_to_json(input)
+            val_to_json(record_to_val(&record)?)
         }
         None => match &*record {
             Value::String(text) => {
