@@ -583,6 +583,16 @@ mod tests {
             shown(program.emit_by_jaq(record)),
             "{code} on {record}"
         );
+        // The json stage's test: the first output's truth, or the error.
+        let truth_by_jaq = crate::stages::jq::record_to_val(record)
+            .and_then(|input| Ok(program.run(input)?))
+            .map(|outputs| outputs.first().is_some_and(ValT::as_bool))
+            .map_err(|error| error.to_string());
+        assert_eq!(
+            program.test(record).map_err(|error| error.to_string()),
+            truth_by_jaq,
+            "test: {code} on {record}"
+        );
         let Some(output) = plan.run(record) else {
             return false;
         };
