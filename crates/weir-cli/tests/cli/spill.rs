@@ -167,8 +167,10 @@ fn a_file_source_reads_ahead_onto_disk_with_flat_memory_and_resumes_after_a_kill
     // synced and acknowledged (at most 100 ms of reading), what the file
     // source read after its last checkpoint write (100 ms), and what left
     // the spill and finished after its ledger was last written (100 ms at
-    // 2000/s).
-    assert!(duplicates < LINES / 4, "{duplicates} duplicates");
+    // 2000/s). The source reads ahead at up to ~200k lines a second, so
+    // that is some 40k lines, more when a loaded machine delays the
+    // writes (57k seen in CI); a forgotten checkpoint would be all 200k.
+    assert!(duplicates < LINES / 2, "{duplicates} duplicates");
     assert!(segments(&data).is_empty(), "the spill is empty at the end");
 }
 
