@@ -174,6 +174,11 @@ async fn run(args: RunArgs) -> Exit {
     let view = LiveView::start(monitor, args.quiet);
     let report = running.wait().await;
     view.finish();
+    // Every record the run read was finished: none nacked (a record a stop
+    // left on a spill counts as nacked), none in flight.
+    let finished =
+        report.error.is_none() && report.accounting.nacked == 0 && report.accounting.balances();
+    context.run_end.tell(finished);
     tracing::info!(
         received = report.accounting.received,
         delivered = report.accounting.delivered,

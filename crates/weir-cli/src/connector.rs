@@ -72,6 +72,35 @@ pub(crate) struct SourceContext {
     /// The capacity of the link the source feeds (0 when unknown): a
     /// source that fetches in batches fetches no more than this at once.
     pub(crate) link_capacity: usize,
+    /// Told how the run ended, for a source whose last word waits for it.
+    pub(crate) run_end: RunEnd,
+}
+
+/// How a run ended, for a source whose last word waits for it: a file
+/// source whose records were handed off to a spill link forgets its
+/// checkpoints only once the run has finished every one of them. The
+/// command tells it once, after the run; a waiter never told (the command
+/// gave up) hears "not finished".
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RunEnd(tokio::sync::watch::Sender<Option<bool>>);
+
+impl RunEnd {
+    /// The run ended; `finished` if it finished every record it read (none
+    /// nacked, none left on a spill).
+    pub(crate) fn tell(&self, finished: bool) {
+        self.0.send_replace(Some(finished));
+    }
+
+    /// Resolves when the run has ended: whether it finished every record.
+    /// It holds no sender, so it resolves `false` once every [`RunEnd`] is
+    /// gone untold.
+    pub(crate) fn finished(&self) -> impl Future<Output = bool> + Send + 'static {
+        let mut told = self.0.subscribe();
+        async move {
+            let finished = told.wait_for(Option::is_some).await;
+            finished.is_ok_and(|end| *end == Some(true))
+        }
+    }
 }
 
 /// An opened source.
@@ -427,6 +456,22 @@ mod tests {
     use crate::sinks::SINKS;
     use crate::sources::SOURCES;
     use crate::stages::STAGES;
+
+    #[tokio::test]
+    async fn a_run_end_is_heard_by_waiters_and_untold_means_not_finished() {
+        let end = RunEnd::default();
+        let (first, second) = (end.finished(), end.clone().finished());
+        end.tell(true);
+        assert!(first.await && second.await);
+        let end = RunEnd::default();
+        let waiting = end.finished();
+        end.tell(false);
+        assert!(!waiting.await);
+        let end = RunEnd::default();
+        let waiting = end.finished();
+        drop(end);
+        assert!(!waiting.await, "gone untold");
+    }
 
     /// The names in the first column of the tables under `heading` in the
     /// crate's README (`` `name` `` or `` `name` (or `alias`) ``), header

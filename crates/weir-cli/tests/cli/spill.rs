@@ -111,11 +111,8 @@ fn a_file_source_reads_ahead_onto_disk_with_flat_memory_and_resumes_after_a_kill
     })
     .expect("the source reads ahead onto disk");
     let early = run.rss_kib();
-    // Measured before the source reaches the end of its file (~200 MiB):
-    // once it has, and every record it read is on disk and synced, it
-    // forgets its checkpoint, and a resume would read the whole file again
-    // (a known flaw, not fixed yet: the checkpoint should be kept while a
-    // spill holds records the source handed off).
+    // Measured before the source reaches the end of its file (~200 MiB),
+    // so that the kill lands while it reads.
     poll(Duration::from_secs(60), || {
         (spilled_bytes(&data) > 120 * MIB).then_some(())
     })
@@ -169,9 +166,69 @@ fn a_file_source_reads_ahead_onto_disk_with_flat_memory_and_resumes_after_a_kill
     // the spill and finished after its ledger was last written (100 ms at
     // 2000/s). The source reads ahead at up to ~200k lines a second, so
     // that is some 40k lines, more when a loaded machine delays the
-    // writes (57k seen in CI); a forgotten checkpoint would be all 200k.
+    // writes (57k seen in CI); reading the file again would be all 200k.
     assert!(duplicates < LINES / 2, "{duplicates} duplicates");
     assert!(segments(&data).is_empty(), "the spill is empty at the end");
+}
+
+/// The offset of the first file in the file source's checkpoint, if one
+/// is written.
+fn checkpointed_offset(data: &Path) -> Option<u64> {
+    let text = fs::read_to_string(data.join("checkpoints/file.json")).ok()?;
+    let stored: serde_json::Value = serde_json::from_str(&text).ok()?;
+    stored["files"][0]["offset"].as_u64()
+}
+
+#[test]
+fn a_kill_after_the_source_read_all_onto_the_spill_resumes_from_the_spill_alone() {
+    const LINES: u64 = 20_000;
+    let work = Workdir::new();
+    let input = numbered(LINES, 200);
+    let length = input.len() as u64;
+    work.write("in.jsonl", input);
+    let slow = pipeline(&work, "slow.toml", "2000/s", "");
+    let data = work.path("data");
+    let run = Running::start(&[&"run", &slow, &"--data-dir", &data, &"--quiet"]);
+    // The source reads its file to the end within a second, handing every
+    // record off to the spill; the throttle needs ten.
+    poll(Duration::from_secs(10), || {
+        (checkpointed_offset(&data) == Some(length)).then_some(())
+    })
+    .expect("the checkpoint reaches the end of the file");
+    kill(&run);
+    let _ = run.wait(Duration::from_secs(10));
+    let delivered_before = work.lines("out.jsonl").len() as u64;
+    assert!(delivered_before < LINES / 2, "the spill holds the rest");
+    assert_eq!(
+        checkpointed_offset(&data),
+        Some(length),
+        "the checkpoint is kept while the spill holds handed-off records"
+    );
+
+    let fast = pipeline(&work, "fast.toml", "10000000/s", "");
+    let output = weir(&[&"run", &fast, &"--data-dir", &data])
+        .output()
+        .expect("run weir");
+    let text = stderr(&output);
+    let torn = text
+        .matches("dead letter at throttle: a torn record")
+        .count() as u64;
+    assert_eq!(books(&text).dead_lettered, torn, "{text}");
+    assert!(
+        text.contains(&format!("at line {}", LINES + 1)),
+        "the file is resumed at its end: {text}"
+    );
+    let counts = counts(&work, 1);
+    assert_eq!(counts.len() as u64, LINES, "every line arrived");
+    // Only what finished after the spill's ledger was last written (100 ms
+    // at 2000/s) comes again; reading the file again would be 20k.
+    let duplicates: u64 = counts.values().map(|n| n - 1).sum();
+    assert!(duplicates < LINES / 10, "{duplicates} duplicates");
+    assert_eq!(
+        checkpointed_offset(&data),
+        None,
+        "a run that finished every record forgets its checkpoints: {text}"
+    );
 }
 
 #[test]
@@ -341,4 +398,9 @@ fn one_link_spills_by_its_own_settings_while_the_others_block() {
         .and_then(|rest| rest.split(',').next()?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no spill counter for the throttle's link: {text}"));
     assert!(spilled > 0, "{text}");
+    // Every record finished, so the source forgot its checkpoint although
+    // it had handed records off to the spill: a batch run again reads its
+    // file again.
+    assert_eq!(checkpointed_offset(&data), None, "{text}");
+    assert!(data.join("checkpoints").is_dir(), "checkpoints were kept");
 }

@@ -12,7 +12,11 @@
 //! finished since the last write plus what was in flight; after a drain
 //! (SIGTERM), nothing. A run that reads all of its input and nacks nothing
 //! forgets its checkpoints, so a batch pipeline run again reads its files
-//! again.
+//! again. With a spill link (`when_full = "spill"`), a record synced to the
+//! spill counts as finished for the checkpoint, and the checkpoints are
+//! forgotten only once the run has finished every record: a crash while
+//! the spill still holds records resumes from the spill, not from the start
+//! of the files.
 //!
 //! **Which file is which.** A file is known by its device, inode and the
 //! CRC32 of its first bytes, not by its name: a rotated file (renamed) is
@@ -186,8 +190,12 @@ impl SourceConnector for FileSourceConfig {
                     checkpoints.load()?
                 };
                 let progress = Arc::new(Progress::resuming(resume));
-                let writer =
-                    spawn_writer(progress.clone(), checkpoints, self.checkpoint_interval.0);
+                let writer = spawn_writer(
+                    progress.clone(),
+                    checkpoints,
+                    self.checkpoint_interval.0,
+                    context.run_end.finished(),
+                );
                 (Some(progress), Some(writer))
             }
             _ => (None, None),

@@ -9,9 +9,17 @@
 //! record holds the offset back for the rest of the run (it is read again
 //! by the next one). The checkpoint never follows the reader, only the
 //! acknowledgements.
+//!
+//! A record handed off to a spill link ([`Outcome::Spilled`]) is committed
+//! like a finished one, but it is not finished yet: a run that read all of
+//! its input forgets its checkpoints only once the run has finished every
+//! record (the command says so, [`RunEnd`](crate::connector::RunEnd)).
+//! Until then the checkpoint stays at the end of the input, and a crash
+//! resumes from the spill, not from the start of the files.
 
 use std::collections::VecDeque;
 use std::fs::File;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +28,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use weir::ack::AckCallback;
+use weir::Outcome;
 
 use super::checkpoints::{Checkpoints, FileCheckpoint};
 use super::identity::{Fingerprint, Inode};
@@ -60,6 +69,8 @@ struct State {
     exhausted: bool,
     /// Some record was nacked: its file must be read again from it.
     nacked: bool,
+    /// Some record was handed off to a spill: committed, not finished.
+    handed_off: bool,
     /// Something changed since the last write.
     dirty: bool,
 }
@@ -147,14 +158,15 @@ impl Progress {
     /// The callback that tells this progress a record's outcome.
     pub(super) fn callback(self: &Arc<Self>, ticket: Ticket) -> AckCallback {
         let progress = self.clone();
-        Box::new(move |outcome| progress.finish(ticket, outcome.is_final()))
+        Box::new(move |outcome| progress.finish(ticket, outcome))
     }
 
-    /// A record's acknowledgement: `committed` unless it was nacked.
-    pub(super) fn finish(&self, ticket: Ticket, committed: bool) {
+    /// A record's acknowledgement: committed unless it was nacked.
+    pub(super) fn finish(&self, ticket: Ticket, outcome: &Outcome) {
         let mut state = self.state.lock();
         state.outstanding -= 1;
-        if committed {
+        state.handed_off |= matches!(outcome, Outcome::Spilled { .. });
+        if outcome.is_final() {
             let file = &mut state.files[ticket.slot];
             if let Some(entry) = file.pending.get_mut((ticket.seq - file.head) as usize) {
                 entry.2 = true;
@@ -205,7 +217,7 @@ impl Progress {
     fn next_write(&self) -> (Write, bool) {
         let mut state = self.state.lock();
         let done = state.closed && state.outstanding == 0;
-        if done && state.exhausted && !state.nacked {
+        if done && state.exhausted && !state.nacked && !state.handed_off {
             return (Write::Forget, true);
         }
         if !std::mem::take(&mut state.dirty) {
@@ -224,6 +236,14 @@ impl Progress {
             })
             .collect();
         (Write::Save(files, state.carried.clone()), done)
+    }
+
+    /// Whether the checkpoints are to be forgotten once the run has
+    /// finished every record: all input was read, nothing nacked, and some
+    /// records were handed off to a spill.
+    fn forgets_when_the_run_finishes(&self) -> bool {
+        let state = self.state.lock();
+        state.exhausted && !state.nacked && state.handed_off
     }
 }
 
@@ -268,11 +288,14 @@ fn perform(write: Write, checkpoints: &Checkpoints) -> std::io::Result<()> {
 /// Writes the checkpoints every `interval` while something changed, when
 /// a file ends, and once more when the source is gone and every record it
 /// emitted is acknowledged; then ends. A run that read all of its input and
-/// nacked nothing forgets its checkpoints instead.
+/// nacked nothing forgets its checkpoints instead: at once, or, when records
+/// were handed off to a spill, once `run_finished` says the run finished
+/// them all.
 pub(super) fn spawn_writer(
     progress: Arc<Progress>,
     checkpoints: Checkpoints,
     interval: Duration,
+    run_finished: impl Future<Output = bool> + Send + 'static,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut failing = false;
@@ -282,27 +305,36 @@ pub(super) fn spawn_writer(
                 () = progress.wake.notified() => {}
             }
             let (write, done) = progress.next_write();
-            let target = checkpoints.clone();
-            let result = tokio::task::spawn_blocking(move || perform(write, &target))
-                .await
-                .unwrap_or_else(|panic| Err(std::io::Error::other(panic.to_string())));
-            match result {
-                Err(error) if !failing => {
-                    failing = true;
-                    eprintln!(
-                        "weir: cannot write the checkpoint {}: {error} (the run goes on; a crash \
-                         now would read more again)",
-                        checkpoints.path().display()
-                    );
-                }
-                Err(_) => {}
-                Ok(()) => failing = false,
-            }
+            failing = perform_reporting(write, &checkpoints, failing).await;
             if done {
+                if progress.forgets_when_the_run_finishes() && run_finished.await {
+                    perform_reporting(Write::Forget, &checkpoints, failing).await;
+                }
                 return;
             }
         }
     })
+}
+
+/// Performs `write` off the runtime's threads; says the first of a run of
+/// failures (`failing`: the last write failed). Whether this one failed.
+async fn perform_reporting(write: Write, checkpoints: &Checkpoints, failing: bool) -> bool {
+    let target = checkpoints.clone();
+    let result = tokio::task::spawn_blocking(move || perform(write, &target))
+        .await
+        .unwrap_or_else(|panic| Err(std::io::Error::other(panic.to_string())));
+    match result {
+        Err(error) if !failing => {
+            eprintln!(
+                "weir: cannot write the checkpoint {}: {error} (the run goes on; a crash now \
+                 would read more again)",
+                checkpoints.path().display()
+            );
+            true
+        }
+        Err(_) => true,
+        Ok(()) => false,
+    }
 }
 
 #[cfg(test)]
@@ -328,18 +360,18 @@ mod tests {
     fn the_offset_follows_the_longest_finished_prefix() {
         let (progress, slot, _dir) = progress_with_a_file();
         let tickets: Vec<_> = (1..=4).map(|n| progress.emit(slot, n * 10, n)).collect();
-        progress.finish(tickets[1], true);
+        progress.finish(tickets[1], &Outcome::Delivered);
         assert_eq!(
             committed(&progress, slot),
             (0, 0),
             "the first is not finished"
         );
-        progress.finish(tickets[0], true);
+        progress.finish(tickets[0], &Outcome::Delivered);
         assert_eq!(committed(&progress, slot), (20, 2));
         progress.skip(slot, 45, 5);
-        progress.finish(tickets[3], true);
+        progress.finish(tickets[3], &Outcome::Delivered);
         assert_eq!(committed(&progress, slot), (20, 2));
-        progress.finish(tickets[2], true);
+        progress.finish(tickets[2], &Outcome::Delivered);
         assert_eq!(
             committed(&progress, slot),
             (45, 5),
@@ -352,8 +384,8 @@ mod tests {
         let (progress, slot, _dir) = progress_with_a_file();
         let first = progress.emit(slot, 10, 1);
         let second = progress.emit(slot, 20, 2);
-        progress.finish(second, true);
-        progress.finish(first, false);
+        progress.finish(second, &Outcome::Delivered);
+        progress.finish(first, &Outcome::Nacked);
         assert_eq!(committed(&progress, slot), (0, 0));
         progress.close(true);
         let (write, done) = progress.next_write();
@@ -393,7 +425,74 @@ mod tests {
         let ticket = progress.emit(slot, 10, 1);
         progress.close(true);
         assert!(!progress.next_write().1, "a record is outstanding");
-        progress.finish(ticket, true);
+        progress.finish(ticket, &Outcome::Delivered);
         assert!(matches!(progress.next_write(), (Write::Forget, true)));
+        assert!(
+            !progress.forgets_when_the_run_finishes(),
+            "forgotten already"
+        );
+    }
+
+    #[test]
+    fn records_handed_off_to_a_spill_keep_the_checkpoint_until_the_run_finishes() {
+        let (progress, slot, _dir) = progress_with_a_file();
+        let spilled = Outcome::Spilled {
+            stage: "slow".into(),
+        };
+        let first = progress.emit(slot, 10, 1);
+        let second = progress.emit(slot, 20, 2);
+        progress.finish(first, &Outcome::Delivered);
+        progress.finish(second, &spilled);
+        assert_eq!(committed(&progress, slot), (20, 2), "committed");
+        progress.close(true);
+        let (write, done) = progress.next_write();
+        assert!(done);
+        let Write::Save(entries, _) = write else {
+            panic!("saved, not forgotten");
+        };
+        assert_eq!(entries[0].offset, 20, "at the end of the input");
+        assert!(progress.forgets_when_the_run_finishes());
+    }
+
+    /// Runs the writer of `progress` into `dir` until the run, told it
+    /// ended (`finished` or not), lets it end; the checkpoint file.
+    fn writer_told(progress: &Arc<Progress>, dir: &std::path::Path, finished: bool) -> PathBuf {
+        let checkpoints = Checkpoints::in_dir(dir);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let end = crate::connector::RunEnd::default();
+            let writer = spawn_writer(
+                progress.clone(),
+                checkpoints.clone(),
+                Duration::from_millis(1),
+                end.finished(),
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert!(checkpoints.path().exists(), "saved while the run goes on");
+            assert!(!writer.is_finished(), "waiting for the run's end");
+            end.tell(finished);
+            writer.await.unwrap();
+        });
+        checkpoints.path().to_owned()
+    }
+
+    #[test]
+    fn the_writer_forgets_handed_off_records_only_once_the_run_finished_them() {
+        for finished in [true, false] {
+            let (progress, slot, dir) = progress_with_a_file();
+            let ticket = progress.emit(slot, 10, 1);
+            progress.finish(
+                ticket,
+                &Outcome::Spilled {
+                    stage: "slow".into(),
+                },
+            );
+            progress.close(true);
+            let path = writer_told(&progress, dir.path(), finished);
+            assert_eq!(path.exists(), !finished, "run finished: {finished}");
+        }
     }
 }
