@@ -167,6 +167,13 @@ impl<'de> Visitor<'de> for FieldsVisitor<'_> {
                     // the others are too (even if a later repeat of the
                     // key replaces it, as `read` would have read it).
                     let raw: &RawValue = fields.next_value()?;
+                    // A fresh reader counts nesting from the field, one
+                    // level less than the record's: a value that could be
+                    // near serde_json's limit goes the whole way instead.
+                    let brackets = raw.get().bytes().filter(|b| matches!(b, b'[' | b'{'));
+                    if brackets.count() >= DEEP {
+                        return Err(de::Error::custom("nested too deep for a span"));
+                    }
                     Check
                         .deserialize(&mut serde_json::Deserializer::from_str(raw.get()))
                         .map_err(de::Error::custom)?;
@@ -179,6 +186,11 @@ impl<'de> Visitor<'de> for FieldsVisitor<'_> {
         Ok(())
     }
 }
+
+/// A captured field with this many `[` or `{` in it (nested perhaps that
+/// deep) is not checked on its own: serde_json stops at 128 levels, counted
+/// from the record.
+const DEEP: usize = 100;
 
 /// A value checked as [`ValSeed`] would read it, but kept nowhere: string
 /// escapes (a lone surrogate is an error), numbers (one beyond `f64` is an

@@ -680,6 +680,23 @@ mod tests {
     ];
 
     #[test]
+    fn a_field_nested_near_the_depth_limit_reads_as_the_whole_record_would() {
+        // serde_json stops at 128 levels; the record's own braces count,
+        // so a field's value may go one level less deep than a record.
+        for depth in [120, 125, 126, 127, 128, 200] {
+            let value = format!("{}1.50{}", "[".repeat(depth), "]".repeat(depth));
+            for text in [
+                format!(r#"{{"a":{value},"n":1}}"#),
+                format!(r#"{{"n":1,"b":{value}}}"#),
+            ] {
+                for code in [".a", ".n", "select(.n == 1) | .b"] {
+                    agrees(code, &text);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn agrees_with_jaq_on_every_program_and_record() {
         for code in PROGRAMS {
             if code.contains(',') && !code.contains('{') {
