@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::accounting::AccountingSnapshot;
 use crate::error::PipelineError;
-use crate::metrics::{bottleneck, PipelineSnapshot, Verdict};
+use crate::metrics::{bottleneck, PipelineSnapshot, StageSnapshot, Verdict};
 
 /// Records a component still held when the run was stopped; they were
 /// nacked.
@@ -35,7 +35,8 @@ pub struct RunReport {
     /// Each component's starved/busy/blocked shares over the whole run.
     pub verdicts: Vec<Verdict>,
     /// The component that limited the run, by the rule in
-    /// [`crate::metrics`].
+    /// [`crate::metrics`]: its name, with its role if another component
+    /// has the same name (see [`Verdict::display_name`]).
     pub bottleneck: Option<Arc<str>>,
     /// What a stop left behind (empty if the run ended by itself or drained
     /// in time).
@@ -54,12 +55,17 @@ impl RunReport {
         RunReport {
             accounting: snapshot.accounting,
             duration: snapshot.elapsed,
-            bottleneck: bottleneck(&verdicts).map(|v| v.name.clone()),
+            bottleneck: bottleneck(&verdicts).map(|v| v.display_name(&verdicts).into()),
             snapshot,
             verdicts,
             held_at_stop,
             error,
         }
+    }
+
+    /// Whether `stage` is the component that limited the run.
+    pub fn is_bottleneck(&self, stage: &StageSnapshot) -> bool {
+        bottleneck(&self.verdicts).is_some_and(|v| v.is_of(stage))
     }
 
     /// Records delivered per second over the run.

@@ -97,7 +97,7 @@ pub(crate) fn stopped_report() -> RunReport {
             ..snapshot.accounting
         },
         duration: snapshot.elapsed,
-        bottleneck: weir::metrics::bottleneck(&verdicts).map(|v| v.name.clone()),
+        bottleneck: weir::metrics::bottleneck(&verdicts).map(|v| v.display_name(&verdicts).into()),
         snapshot,
         verdicts,
         held_at_stop: vec![HeldRecords {

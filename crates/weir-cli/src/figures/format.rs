@@ -57,11 +57,7 @@ pub(crate) fn seconds(seconds: f64) -> String {
 
 /// A component's role as a word: `source`, `stage`, `sink`.
 pub(crate) fn role(role: Role) -> &'static str {
-    match role {
-        Role::Source => "source",
-        Role::Stage => "stage",
-        Role::Sink => "sink",
-    }
+    role.as_str()
 }
 
 /// The role a word names, as [`role`] writes it.

@@ -53,14 +53,14 @@ impl StageSummary {
             .stages
             .iter()
             .map(|stage| {
-                let verdict = report.verdicts.iter().find(|v| v.name == stage.name);
+                let verdict = report.verdicts.iter().find(|v| v.is_of(stage));
                 let share = |state| verdict.map_or(0.0, |v| v.share(state));
                 StageSummary {
                     snapshot: stage.clone(),
                     starved: share(VerdictState::Starved),
                     busy: share(VerdictState::Busy),
                     blocked: share(VerdictState::Blocked),
-                    bottleneck: report.bottleneck.as_ref() == Some(&stage.name),
+                    bottleneck: report.is_bottleneck(stage),
                 }
             })
             .collect()

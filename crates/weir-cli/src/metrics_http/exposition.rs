@@ -125,7 +125,7 @@ impl Collector for SnapshotCollector {
             MetricType::Gauge,
         )?;
         for stage in stages {
-            let Some(verdict) = self.verdicts.iter().find(|v| v.name == stage.name) else {
+            let Some(verdict) = self.verdicts.iter().find(|v| v.is_of(stage)) else {
                 continue;
             };
             for (state, value) in [
@@ -144,9 +144,9 @@ impl Collector for SnapshotCollector {
             None,
             MetricType::Gauge,
         )?;
-        let limit = bottleneck(&self.verdicts).map(|v| v.name.clone());
+        let limit = bottleneck(&self.verdicts);
         for stage in stages {
-            let is_limit = limit.as_ref() == Some(&stage.name);
+            let is_limit = limit.is_some_and(|limit| limit.is_of(stage));
             let labels = labels(stage, None);
             ConstGauge::new(i64::from(is_limit)).encode(metric.encode_family(&labels)?)?;
         }

@@ -50,11 +50,11 @@ pub(crate) fn render(
                 format::share(weir::metrics::BUSY_THRESHOLD)
             ),
             (Some(verdict), Some(_)) => {
-                let index = now.stages.iter().position(|s| s.name == verdict.name);
+                let index = now.stages.iter().position(|s| verdict.is_of(s));
                 let stage = index.map(|i| &now.stages[i]);
                 let mut reason = format!(
                     "bottleneck: {} (busy {} of its {} worker{}' time",
-                    verdict.name,
+                    verdict.display_name(&verdicts),
                     format::share(verdict.busy),
                     stage.map_or(0, |s| s.workers),
                     if stage.is_some_and(|s| s.workers == 1) {
@@ -95,9 +95,9 @@ pub(crate) fn render(
     .map(String::from)
     .to_vec()];
     for (stage, rates) in now.stages.iter().zip(&rates) {
-        let verdict = verdicts.iter().find(|v| v.name == stage.name);
+        let verdict = verdicts.iter().find(|v| v.is_of(stage));
         let share = |state| verdict.map_or("-".to_string(), |v| format::share(v.share(state)));
-        let is_limit = limit.is_some_and(|l| l.name == stage.name);
+        let is_limit = limit.is_some_and(|l| l.is_of(stage));
         rows.push(vec![
             if is_limit { BOTTLENECK_MARK } else { "" }.to_string(),
             stage.name.to_string(),

@@ -24,7 +24,7 @@ pub(crate) fn render_live(
     verdicts: &[Verdict],
     palette: Palette,
 ) -> String {
-    let limit = bottleneck(verdicts).map(|v| v.name.clone());
+    let limit = bottleneck(verdicts);
     let books = now.accounting;
     let mut frame = format!(
         "{}  {}  in {}  delivered {}  dead {}  bottleneck: {}\n",
@@ -33,9 +33,9 @@ pub(crate) fn render_live(
         books.received,
         books.delivered,
         books.dead_lettered,
-        limit.as_deref().map_or_else(
+        limit.map_or_else(
             || "none".to_string(),
-            |name| palette.paint(name, Some(Color::Red))
+            |limit| palette.paint(&limit.display_name(verdicts), Some(Color::Red))
         ),
     );
     let mut table = Table::new(vec![
@@ -51,8 +51,8 @@ pub(crate) fn render_live(
     ])
     .min_widths(&COLUMN_WIDTHS);
     for (stage, rates) in now.stages.iter().zip(stage_rates(earlier, now)) {
-        let is_limit = limit.as_ref() == Some(&stage.name);
-        let verdict = verdicts.iter().find(|v| v.name == stage.name);
+        let is_limit = limit.is_some_and(|limit| limit.is_of(stage));
+        let verdict = verdicts.iter().find(|v| v.is_of(stage));
         table.row(vec![
             Cell::colored(
                 if is_limit { BOTTLENECK_MARK } else { "" },

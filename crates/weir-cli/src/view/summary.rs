@@ -29,7 +29,8 @@ pub fn print_summary(report: &RunReport, out: &mut impl Write) -> std::io::Resul
         Some(row) => writeln!(
             out,
             "bottleneck: {} (busy {} of the run)",
-            row.snapshot.name,
+            // With its role when another component has its name.
+            report.bottleneck.as_deref().unwrap_or(&row.snapshot.name),
             format::share(row.busy)
         )?,
         None => writeln!(
@@ -119,6 +120,11 @@ mod tests {
     #[test]
     fn summary_names_the_error_and_no_bottleneck() {
         let mut report = stopped_report();
+        // Nothing busy: no verdict names a bottleneck.
+        for verdict in &mut report.verdicts {
+            verdict.starved += verdict.busy;
+            verdict.busy = 0.0;
+        }
         report.bottleneck = None;
         report.error = Some(weir::PipelineError::Internal("boom".into()));
         let text = summary(&report);

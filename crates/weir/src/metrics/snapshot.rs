@@ -22,6 +22,17 @@ pub enum Role {
     Sink,
 }
 
+impl Role {
+    /// `source`, `stage` or `sink`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Source => "source",
+            Role::Stage => "stage",
+            Role::Sink => "sink",
+        }
+    }
+}
+
 /// The upper bounds, in seconds, of the latency buckets a
 /// [`LatencySummary`] counts records into (a last, unbounded bucket holds
 /// the rest): 100 µs to a minute, about three per decade, for a histogram

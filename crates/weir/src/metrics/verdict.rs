@@ -17,15 +17,28 @@
 //! is named as the limit. If nothing is busy enough (an idle or finished
 //! pipeline) there is no bottleneck.
 //!
+//! A verdict is its component's by name *and* role ([`Verdict::is_of`]): a
+//! source and a sink may share a name (a `file` source writing to a `file`
+//! sink).
+//!
 //! ```
 //! use std::time::Duration;
-//! use weir::metrics::{bottleneck, Verdict};
+//! use weir::metrics::{bottleneck, Role, Verdict};
+//! let verdict = |name: &str, role, busy| Verdict {
+//!     name: name.into(),
+//!     role,
+//!     starved: 0.0,
+//!     busy,
+//!     blocked: 1.0 - busy,
+//! };
 //! let verdicts = [
-//!     Verdict { name: "source".into(), starved: 0.0, busy: 0.05, blocked: 0.95 },
-//!     Verdict { name: "slow".into(), starved: 0.0, busy: 0.98, blocked: 0.02 },
-//!     Verdict { name: "sink".into(), starved: 0.97, busy: 0.03, blocked: 0.0 },
+//!     verdict("file", Role::Source, 0.05),
+//!     verdict("slow", Role::Stage, 0.98),
+//!     verdict("file", Role::Sink, 0.03),
 //! ];
 //! assert_eq!(bottleneck(&verdicts).unwrap().name.as_ref(), "slow");
+//! assert_eq!(verdicts[2].display_name(&verdicts), "file sink");
+//! assert_eq!(verdicts[1].display_name(&verdicts), "slow");
 //! ```
 
 use std::fmt;
@@ -33,7 +46,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::snapshot::PipelineSnapshot;
+use super::snapshot::{PipelineSnapshot, Role, StageSnapshot};
 
 /// The least busy share a component needs to be named the bottleneck.
 pub const BUSY_THRESHOLD: f64 = 0.5;
@@ -43,6 +56,8 @@ pub const BUSY_THRESHOLD: f64 = 0.5;
 pub struct Verdict {
     /// The component.
     pub name: Arc<str>,
+    /// Its role: with the name, which component it is.
+    pub role: Role,
     /// Share of time waiting for input.
     pub starved: f64,
     /// Share of time doing its own work.
@@ -85,7 +100,8 @@ impl Verdict {
     ///
     /// ```
     /// use weir::metrics::{Verdict, VerdictState};
-    /// let v = Verdict { name: "sink".into(), starved: 0.1, busy: 0.2, blocked: 0.7 };
+    /// use weir::metrics::Role;
+    /// let v = Verdict { name: "sink".into(), role: Role::Sink, starved: 0.1, busy: 0.2, blocked: 0.7 };
     /// assert_eq!(v.state(), VerdictState::Blocked);
     /// assert_eq!(v.share(v.state()), 0.7);
     /// ```
@@ -96,6 +112,24 @@ impl Verdict {
             VerdictState::Blocked
         } else {
             VerdictState::Starved
+        }
+    }
+
+    /// Whether this is the verdict of `stage` (the same name and role).
+    pub fn is_of(&self, stage: &StageSnapshot) -> bool {
+        self.name == stage.name && self.role == stage.role
+    }
+
+    /// The component's name, with its role (`file sink`) if another of
+    /// `verdicts` has the same name.
+    pub fn display_name(&self, verdicts: &[Verdict]) -> String {
+        let shared = verdicts
+            .iter()
+            .any(|other| other.name == self.name && other.role != self.role);
+        if shared {
+            format!("{} {}", self.name, self.role.as_str())
+        } else {
+            self.name.to_string()
         }
     }
 
@@ -127,6 +161,7 @@ pub fn verdicts(earlier: &PipelineSnapshot, later: &PipelineSnapshot) -> Vec<Ver
             let blocked = share(now.blocked.saturating_sub(before.blocked)).min(1.0 - starved);
             Verdict {
                 name: now.name.clone(),
+                role: now.role,
                 starved,
                 busy: (1.0 - starved - blocked).max(0.0),
                 blocked,

@@ -93,6 +93,40 @@ async fn a_slow_sink_is_named_and_every_stage_is_blocked_on_it() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_source_and_a_sink_of_one_name_keep_their_own_verdicts() {
+    // A `file` source writing to a `file` sink: the same name, two roles.
+    let (source, _) = AckingSource::new(1_000);
+    let sink = CollectSink {
+        delay: Some(SLOW),
+        ..CollectSink::default()
+    };
+    let report = Pipeline::builder()
+        .source("file", source)
+        .stage("work", sleepy(None))
+        .sink("file", sink)
+        .run()
+        .await;
+    let [source, _, sink] = &report.snapshot.stages[..] else {
+        panic!("three components");
+    };
+    let of = |stage| report.verdicts.iter().find(|v| v.is_of(stage)).unwrap();
+    assert_eq!(
+        of(source).state(),
+        VerdictState::Blocked,
+        "{:#?}",
+        report.verdicts
+    );
+    assert_eq!(
+        of(sink).state(),
+        VerdictState::Busy,
+        "{:#?}",
+        report.verdicts
+    );
+    assert!(report.is_bottleneck(sink) && !report.is_bottleneck(source));
+    assert_eq!(report.bottleneck.as_deref(), Some("file sink"));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_slow_source_is_named_as_the_limit_and_every_stage_is_starved() {
     let report = run_four_stages(None, CollectSink::default(), true).await;
     assert_eq!(
