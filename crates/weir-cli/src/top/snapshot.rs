@@ -50,13 +50,17 @@ pub(crate) fn from_samples(samples: &[Sample], elapsed: Duration) -> PipelineSna
     snapshot
 }
 
-/// The component `name`, added empty if not seen yet.
+/// The component `name` in `role` (a source and a sink may share a name),
+/// added empty if not seen yet.
 fn component<'a>(
     stages: &'a mut Vec<StageSnapshot>,
     name: &str,
     role: Role,
 ) -> &'a mut StageSnapshot {
-    match stages.iter().position(|s| s.name.as_ref() == name) {
+    match stages
+        .iter()
+        .position(|s| s.name.as_ref() == name && s.role == role)
+    {
         Some(index) => &mut stages[index],
         None => {
             stages.push(empty(name.into(), role));
@@ -162,6 +166,18 @@ mod tests {
                     written.name
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_source_and_a_sink_of_one_name_read_back_as_two_components() {
+        let (_, mut later) = two_snapshots();
+        later.stages[2].name = later.stages[0].name.clone();
+        let read = round_trip(&later);
+        assert_eq!(read.stages.len(), 3);
+        for (read, written) in read.stages.iter().zip(&later.stages) {
+            assert_eq!((&read.name, read.role), (&written.name, written.role));
+            assert_eq!(read.records_in, written.records_in);
         }
     }
 
