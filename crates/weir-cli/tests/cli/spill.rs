@@ -96,6 +96,21 @@ fn kill(run: &Running) {
     assert!(status.success());
 }
 
+/// The same pipeline with the step no longer slow, run on `data` after a
+/// kill: its output, what it said, and how many torn spill records it
+/// dead-lettered.
+fn resume(work: &Workdir, data: &Path) -> (std::process::Output, String, u64) {
+    let fast = pipeline(work, "fast.toml", "10000000/s", "");
+    let output = weir(&[&"run", &fast, &"--data-dir", &data])
+        .output()
+        .expect("run weir");
+    let text = stderr(&output);
+    let torn = text
+        .matches("dead letter at throttle: a torn record")
+        .count() as u64;
+    (output, text, torn)
+}
+
 #[test]
 fn a_file_source_reads_ahead_onto_disk_with_flat_memory_and_resumes_after_a_kill() {
     const LINES: u64 = 200_000;
@@ -134,19 +149,11 @@ fn a_file_source_reads_ahead_onto_disk_with_flat_memory_and_resumes_after_a_kill
     let (code, _) = run.wait(Duration::from_secs(10));
     assert_eq!(code, None, "killed");
 
-    // The same pipeline with the step no longer slow, on the same data.
-    let fast = pipeline(&work, "fast.toml", "10000000/s", "");
-    let output = weir(&[&"run", &fast, &"--data-dir", &data])
-        .output()
-        .expect("run weir");
-    let text = stderr(&output);
+    let (output, text, torn) = resume(&work, &data);
     // The kill may have landed in the middle of a write to the spill: that
     // record's tail is cut off, reported, and dead-lettered (the record
     // itself was not acknowledged, so the source sends it again). That is
     // the only loss allowed, and it makes the exit code 1.
-    let torn = text
-        .matches("dead letter at throttle: a torn record")
-        .count() as u64;
     let books = books(&text);
     assert_eq!(books.dead_lettered, torn, "{text}");
     assert_eq!((books.dropped, books.nacked), (0, 0), "{text}");
@@ -205,14 +212,7 @@ fn a_kill_after_the_source_read_all_onto_the_spill_resumes_from_the_spill_alone(
         "the checkpoint is kept while the spill holds handed-off records"
     );
 
-    let fast = pipeline(&work, "fast.toml", "10000000/s", "");
-    let output = weir(&[&"run", &fast, &"--data-dir", &data])
-        .output()
-        .expect("run weir");
-    let text = stderr(&output);
-    let torn = text
-        .matches("dead letter at throttle: a torn record")
-        .count() as u64;
+    let (_, text, torn) = resume(&work, &data);
     assert_eq!(books(&text).dead_lettered, torn, "{text}");
     assert!(
         text.contains(&format!("at line {}", LINES + 1)),
