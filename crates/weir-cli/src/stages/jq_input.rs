@@ -168,10 +168,9 @@ impl<'de> Visitor<'de> for FieldsVisitor<'_> {
                     // key replaces it, as `read` would have read it).
                     let raw: &RawValue = fields.next_value()?;
                     // A fresh reader counts nesting from the field, one
-                    // level less than the record's: a value that could be
-                    // near serde_json's limit goes the whole way instead.
-                    let brackets = raw.get().bytes().filter(|b| matches!(b, b'[' | b'{'));
-                    if brackets.count() >= DEEP {
+                    // level less than the record's: a value near serde_json's
+                    // limit goes the whole way instead.
+                    if nesting(raw.get()) >= DEEP {
                         return Err(de::Error::custom("nested too deep for a span"));
                     }
                     Check
@@ -187,10 +186,39 @@ impl<'de> Visitor<'de> for FieldsVisitor<'_> {
     }
 }
 
-/// A captured field with this many `[` or `{` in it (nested perhaps that
-/// deep) is not checked on its own: serde_json stops at 128 levels, counted
-/// from the record.
+/// A captured field nested this deep is not checked on its own: serde_json
+/// stops at 128 levels, counted from the record.
 const DEEP: usize = 100;
+
+/// How deep `json` (one syntactically valid value) nests arrays and
+/// objects; brackets inside strings do not count.
+fn nesting(json: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut bytes = json.bytes();
+    while let Some(byte) = bytes.next() {
+        match byte {
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'"' => {
+                // To the closing quote, past escaped characters.
+                while let Some(byte) = bytes.next() {
+                    match byte {
+                        b'\\' => {
+                            bytes.next();
+                        }
+                        b'"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    deepest
+}
 
 /// A value checked as [`ValSeed`] would read it, but kept nowhere: string
 /// escapes (a lone surrogate is an error), numbers (one beyond `f64` is an

@@ -694,6 +694,12 @@ mod tests {
                 }
             }
         }
+        // Wide is not deep, and brackets in strings do not nest.
+        let wide = format!(r#"{{"a":[{}],"n":1}}"#, vec!["{}"; 200].join(","));
+        let quoted = format!(r#"{{"a":"{}\"[{{","n":1}}"#, "[".repeat(300));
+        for text in [wide, quoted] {
+            assert!(agrees(".a", &text), "{text} went to jaq");
+        }
     }
 
     #[test]

@@ -211,6 +211,22 @@ fn a_kill_after_the_source_read_all_onto_the_spill_resumes_from_the_spill_alone(
         Some(length),
         "the checkpoint is kept while the spill holds handed-off records"
     );
+    // Resumed, still slow, and killed again while replaying: this run's
+    // source read nothing and heard of none of the spill's records, and
+    // the checkpoint must still stay.
+    let run = Running::start(&[&"run", &slow, &"--data-dir", &data, &"--quiet"]);
+    poll(Duration::from_secs(20), || {
+        (work.lines("out.jsonl").len() as u64 > delivered_before + 1_000).then_some(())
+    })
+    .expect("the spill replays");
+    kill(&run);
+    let _ = run.wait(Duration::from_secs(10));
+    assert!((work.lines("out.jsonl").len() as u64) < LINES * 3 / 4);
+    assert_eq!(
+        checkpointed_offset(&data),
+        Some(length),
+        "kept while the spill replays an earlier run's records"
+    );
 
     let (_, text, torn) = resume(&work, &data);
     assert_eq!(books(&text).dead_lettered, torn, "{text}");
@@ -218,10 +234,10 @@ fn a_kill_after_the_source_read_all_onto_the_spill_resumes_from_the_spill_alone(
         text.contains(&format!("at line {}", LINES + 1)),
         "the file is resumed at its end: {text}"
     );
-    let counts = counts(&work, 1);
+    let counts = counts(&work, 2);
     assert_eq!(counts.len() as u64, LINES, "every line arrived");
     // Only what finished after the spill's ledger was last written (100 ms
-    // at 2000/s) comes again; reading the file again would be 20k.
+    // at 2000/s, twice) comes again; reading the file again would be 20k.
     let duplicates: u64 = counts.values().map(|n| n - 1).sum();
     assert!(duplicates < LINES / 10, "{duplicates} duplicates");
     assert_eq!(

@@ -103,9 +103,12 @@ impl PipelineMonitor {
         metrics::verdicts(&oldest, &self.snapshot())
     }
 
-    /// The current bottleneck over the window, by the rule in [`crate::metrics`].
+    /// The current bottleneck over the window, by the rule in
+    /// [`crate::metrics`]: its name, with its role if another component has
+    /// the same name ([`Verdict::display_name`](metrics::Verdict::display_name)).
     pub fn bottleneck(&self) -> Option<Arc<str>> {
-        metrics::bottleneck(&self.window_verdicts()).map(|v| v.name.clone())
+        let verdicts = self.window_verdicts();
+        metrics::bottleneck(&verdicts).map(|v| v.display_name(&verdicts).into())
     }
 }
 

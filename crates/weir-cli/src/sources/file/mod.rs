@@ -10,13 +10,14 @@
 //! it back. It is written every `checkpoint_interval`, at each file's end
 //! and at shutdown. After a `kill -9`, a new run reads again at most what
 //! finished since the last write plus what was in flight; after a drain
-//! (SIGTERM), nothing. A run that reads all of its input and nacks nothing
-//! forgets its checkpoints, so a batch pipeline run again reads its files
-//! again. With a spill link (`when_full = "spill"`), a record synced to the
-//! spill counts as finished for the checkpoint, and the checkpoints are
-//! forgotten only once the run has finished every record: a crash while
-//! the spill still holds records resumes from the spill, not from the start
-//! of the files.
+//! (SIGTERM), nothing. A run that reads all of its input and finishes
+//! every record (none nacked, no error) forgets its checkpoints at its end,
+//! so a batch pipeline run again reads its files again. With a spill link
+//! (`when_full = "spill"`), a record synced to the spill counts as finished
+//! for the checkpoint but not for the run: until the run ends, the
+//! checkpoint stays at the end of the files, and a crash while the spill
+//! holds records (this run's or an earlier one's) resumes from the spill,
+//! not from the start of the files.
 //!
 //! **Which file is which.** A file is known by its device, inode and the
 //! CRC32 of its first bytes, not by its name: a rotated file (renamed) is

@@ -11,11 +11,13 @@
 //! acknowledgements.
 //!
 //! A record handed off to a spill link ([`Outcome::Spilled`]) is committed
-//! like a finished one, but it is not finished yet: a run that read all of
-//! its input forgets its checkpoints only once the run has finished every
-//! record (the command says so, [`RunEnd`](crate::connector::RunEnd)).
-//! Until then the checkpoint stays at the end of the input, and a crash
-//! resumes from the spill, not from the start of the files.
+//! like a finished one, but it is not finished yet. So a run that read all
+//! of its input and nacked nothing saves its last checkpoint, at the end of
+//! the input, and forgets its checkpoints only once the command says the
+//! run finished every record ([`RunEnd`](crate::connector::RunEnd)): its
+//! own, and those an earlier run left on a spill, which the source never
+//! hears of. A crash before that resumes from the spill, not from the
+//! start of the files.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -69,8 +71,6 @@ struct State {
     exhausted: bool,
     /// Some record was nacked: its file must be read again from it.
     nacked: bool,
-    /// Some record was handed off to a spill: committed, not finished.
-    handed_off: bool,
     /// Something changed since the last write.
     dirty: bool,
 }
@@ -165,7 +165,6 @@ impl Progress {
     pub(super) fn finish(&self, ticket: Ticket, outcome: &Outcome) {
         let mut state = self.state.lock();
         state.outstanding -= 1;
-        state.handed_off |= matches!(outcome, Outcome::Spilled { .. });
         if outcome.is_final() {
             let file = &mut state.files[ticket.slot];
             if let Some(entry) = file.pending.get_mut((ticket.seq - file.head) as usize) {
@@ -217,9 +216,6 @@ impl Progress {
     fn next_write(&self) -> (Write, bool) {
         let mut state = self.state.lock();
         let done = state.closed && state.outstanding == 0;
-        if done && state.exhausted && !state.nacked && !state.handed_off {
-            return (Write::Forget, true);
-        }
         if !std::mem::take(&mut state.dirty) {
             return (Write::Nothing, done);
         }
@@ -238,12 +234,11 @@ impl Progress {
         (Write::Save(files, state.carried.clone()), done)
     }
 
-    /// Whether the checkpoints are to be forgotten once the run has
-    /// finished every record: all input was read, nothing nacked, and some
-    /// records were handed off to a spill.
-    fn forgets_when_the_run_finishes(&self) -> bool {
+    /// Whether the checkpoints are to be forgotten if the run finishes
+    /// every record: all input was read and nothing nacked.
+    fn read_all(&self) -> bool {
         let state = self.state.lock();
-        state.exhausted && !state.nacked && state.handed_off
+        state.exhausted && !state.nacked
     }
 }
 
@@ -287,10 +282,10 @@ fn perform(write: Write, checkpoints: &Checkpoints) -> std::io::Result<()> {
 
 /// Writes the checkpoints every `interval` while something changed, when
 /// a file ends, and once more when the source is gone and every record it
-/// emitted is acknowledged; then ends. A run that read all of its input and
-/// nacked nothing forgets its checkpoints instead: at once, or, when records
-/// were handed off to a spill, once `run_finished` says the run finished
-/// them all.
+/// emitted is acknowledged; then ends. If the source read all of its input
+/// and nothing was nacked, it then waits for `run_finished`, and forgets the
+/// checkpoints if the run finished every record (records handed off to a
+/// spill, this run's or an earlier one's, finish only when they leave it).
 pub(super) fn spawn_writer(
     progress: Arc<Progress>,
     checkpoints: Checkpoints,
@@ -307,7 +302,7 @@ pub(super) fn spawn_writer(
             let (write, done) = progress.next_write();
             failing = perform_reporting(write, &checkpoints, failing).await;
             if done {
-                if progress.forgets_when_the_run_finishes() && run_finished.await {
+                if progress.read_all() && run_finished.await {
                     perform_reporting(Write::Forget, &checkpoints, failing).await;
                 }
                 return;
@@ -394,6 +389,7 @@ mod tests {
             matches!(write, Write::Save(..)),
             "not forgotten after a nack"
         );
+        assert!(!progress.read_all(), "nor later");
     }
 
     #[test]
@@ -420,42 +416,33 @@ mod tests {
     }
 
     #[test]
-    fn a_finished_batch_forgets_its_checkpoints() {
-        let (progress, slot, _dir) = progress_with_a_file();
-        let ticket = progress.emit(slot, 10, 1);
-        progress.close(true);
-        assert!(!progress.next_write().1, "a record is outstanding");
-        progress.finish(ticket, &Outcome::Delivered);
-        assert!(matches!(progress.next_write(), (Write::Forget, true)));
-        assert!(
-            !progress.forgets_when_the_run_finishes(),
-            "forgotten already"
-        );
-    }
-
-    #[test]
-    fn records_handed_off_to_a_spill_keep_the_checkpoint_until_the_run_finishes() {
-        let (progress, slot, _dir) = progress_with_a_file();
+    fn a_batch_read_to_its_end_saves_its_last_checkpoint_and_waits_for_the_run() {
         let spilled = Outcome::Spilled {
             stage: "slow".into(),
         };
-        let first = progress.emit(slot, 10, 1);
-        let second = progress.emit(slot, 20, 2);
-        progress.finish(first, &Outcome::Delivered);
-        progress.finish(second, &spilled);
-        assert_eq!(committed(&progress, slot), (20, 2), "committed");
-        progress.close(true);
-        let (write, done) = progress.next_write();
-        assert!(done);
-        let Write::Save(entries, _) = write else {
-            panic!("saved, not forgotten");
-        };
-        assert_eq!(entries[0].offset, 20, "at the end of the input");
-        assert!(progress.forgets_when_the_run_finishes());
+        for outcome in [Outcome::Delivered, spilled] {
+            let (progress, slot, _dir) = progress_with_a_file();
+            let first = progress.emit(slot, 10, 1);
+            let second = progress.emit(slot, 20, 2);
+            progress.close(true);
+            progress.finish(first, &Outcome::Delivered);
+            assert!(!progress.next_write().1, "a record is outstanding");
+            // A record handed off to a spill is committed, not finished.
+            progress.finish(second, &outcome);
+            assert_eq!(committed(&progress, slot), (20, 2), "{outcome}");
+            let (write, done) = progress.next_write();
+            assert!(done);
+            let Write::Save(entries, _) = write else {
+                panic!("saved, not forgotten: {outcome}");
+            };
+            assert_eq!(entries[0].offset, 20, "at the end of the input");
+            assert!(progress.read_all(), "forgotten if the run finishes");
+        }
     }
 
-    /// Runs the writer of `progress` into `dir` until the run, told it
-    /// ended (`finished` or not), lets it end; the checkpoint file.
+    /// Runs the writer of `progress` into `dir` until it has saved its
+    /// last checkpoint and waits; tells it the run ended (`finished` or
+    /// not) and lets it end. Returns the checkpoint file.
     fn writer_told(progress: &Arc<Progress>, dir: &std::path::Path, finished: bool) -> PathBuf {
         let checkpoints = Checkpoints::in_dir(dir);
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -470,8 +457,15 @@ mod tests {
                 Duration::from_millis(1),
                 end.finished(),
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            assert!(checkpoints.path().exists(), "saved while the run goes on");
+            let saved = async {
+                while !checkpoints.path().exists() {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(10), saved)
+                .await
+                .expect("the last checkpoint is saved");
+            tokio::time::sleep(Duration::from_millis(20)).await;
             assert!(!writer.is_finished(), "waiting for the run's end");
             end.tell(finished);
             writer.await.unwrap();
@@ -480,16 +474,14 @@ mod tests {
     }
 
     #[test]
-    fn the_writer_forgets_handed_off_records_only_once_the_run_finished_them() {
+    fn the_writer_forgets_only_once_the_run_finished_every_record() {
         for finished in [true, false] {
             let (progress, slot, dir) = progress_with_a_file();
             let ticket = progress.emit(slot, 10, 1);
-            progress.finish(
-                ticket,
-                &Outcome::Spilled {
-                    stage: "slow".into(),
-                },
-            );
+            let spilled = Outcome::Spilled {
+                stage: "slow".into(),
+            };
+            progress.finish(ticket, &spilled);
             progress.close(true);
             let path = writer_told(&progress, dir.path(), finished);
             assert_eq!(path.exists(), !finished, "run finished: {finished}");
