@@ -484,8 +484,13 @@ pub(crate) async fn run_reader<T: DeserializeOwned + Send + 'static>(
     let torn = shared.torn.lock().take();
     if let Some((file, bytes)) = torn {
         shared.stats.corrupt.fetch_add(1, Ordering::Relaxed);
+        // A record is handed off under `batch` and `always` only after the
+        // fsync that covers it, and synced bytes do not tear: the reason
+        // says so (the policy of the run that wrote it is not recorded).
         let reason = format!(
-            "a torn record cut off the end of spill file {} at start",
+            "a torn record cut off the end of spill file {} at start (written after the \
+             last sync: under spill_sync = batch or always it was never acknowledged, and a \
+             source that replays sends it again)",
             file.display()
         );
         dead_letter(&shared, &ctx, &metrics, bytes, reason, Vec::new()).await;
