@@ -36,6 +36,10 @@ pub(crate) struct StageMetrics {
     pub(crate) dead_letters: AtomicU64,
     pub(crate) timeouts: AtomicU64,
     pub(crate) in_flight: AtomicU64,
+    /// Time spent waiting for input outside the input link's own waits (an
+    /// output's yield before it flushes), in nanoseconds: counted as
+    /// starved.
+    waited_for_input_nanos: AtomicU64,
     latency_micros: parking_lot::Mutex<Histogram<u64>>,
     /// Readings the component exposes (see [`crate::stage::Stage::gauge`],
     /// [`status`](crate::stage::Stage::status) and
@@ -64,6 +68,7 @@ impl StageMetrics {
             dead_letters: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
+            waited_for_input_nanos: AtomicU64::new(0),
             readings: Mutex::default(),
             done_at: OnceLock::new(),
             latency_micros: Mutex::new(
@@ -90,6 +95,14 @@ impl StageMetrics {
     }
 
     /// Marks a record done with (whatever came of it) and records its latency.
+    /// Time the component waited for input other than in its input link's
+    /// `get` (which the link counts itself): counted as starved.
+    pub(crate) fn waited_for_input(&self, waited: Duration) {
+        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        self.waited_for_input_nanos
+            .fetch_add(nanos, Ordering::Relaxed);
+    }
+
     pub(crate) fn end(&self, started: Option<Instant>) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         let Some(started) = started else { return };
@@ -126,7 +139,9 @@ impl StageMetrics {
             timeouts: load(&self.timeouts),
             dead_letters: load(&self.dead_letters),
             in_flight: load(&self.in_flight),
-            starved: input.map_or(Duration::ZERO, |q| q.get_waited) + idle_since_done,
+            starved: input.map_or(Duration::ZERO, |q| q.get_waited)
+                + Duration::from_nanos(load(&self.waited_for_input_nanos))
+                + idle_since_done,
             blocked: output.map_or(Duration::ZERO, |q| q.put_blocked),
             input,
             latency,
@@ -147,4 +162,20 @@ fn combined(probes: &Mutex<Vec<QueueProbe>>) -> Option<QueueStats> {
         .iter()
         .map(|probe| probe())
         .reduce(|a, b| a + b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_waited_for_input_outside_the_link_counts_as_starved() {
+        let metrics = StageMetrics::new("out".into(), Role::Sink, 1);
+        assert_eq!(metrics.snapshot().starved, Duration::ZERO);
+        metrics.waited_for_input(Duration::from_millis(7));
+        metrics.waited_for_input(Duration::from_millis(5));
+        let snapshot = metrics.snapshot();
+        assert_eq!(snapshot.starved, Duration::from_millis(12));
+        assert_eq!(snapshot.blocked, Duration::ZERO);
+    }
 }

@@ -20,12 +20,17 @@ pub(crate) async fn run_dead_letters(
     let mut written = Unflushed::default();
     let mut input = Taker::new(input);
     loop {
-        let (letter, acks) =
-            match next_or_flush(&mut input, || flush(&mut sink, &mut written, &ctx)).await {
-                Next::Item(entry) => entry,
-                Next::End => break,
-                Next::Stop => return,
-            };
+        let (letter, acks) = match next_or_flush(
+            &mut input,
+            || flush(&mut sink, &mut written, &ctx),
+            |_| {},
+        )
+        .await
+        {
+            Next::Item(entry) => entry,
+            Next::End => break,
+            Next::Stop => return,
+        };
         if let Err(error) = sink.write(&letter).await {
             ctx.fail(PipelineError::DeadLetterFailed(error.to_string()));
             return; // this letter's and the unflushed letters' records are nacked

@@ -34,12 +34,17 @@ pub(crate) async fn run_sink<T: Send + Sync + 'static>(
     let mut written = Unflushed::default();
     let mut input = Taker::new(input);
     loop {
-        let record =
-            match next_or_flush(&mut input, || flush(&mut sink, &mut written, &name, &ctx)).await {
-                Next::Item(record) => record,
-                Next::End => break,
-                Next::Stop => return,
-            };
+        let waited = |waited| metrics.waited_for_input(waited);
+        let next = next_or_flush(
+            &mut input,
+            || flush(&mut sink, &mut written, &name, &ctx),
+            waited,
+        );
+        let record = match next.await {
+            Next::Item(record) => record,
+            Next::End => break,
+            Next::Stop => return,
+        };
         let started = metrics.begin(false);
         let write = Write {
             sink: &mut sink,

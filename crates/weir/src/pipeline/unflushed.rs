@@ -10,7 +10,11 @@
 //! `write`s for 125k lines without the yield and 1.5k with it, and the run
 //! took 0.80-0.91 s instead of 0.92-1.00 s (`weir run`, 1M lines,
 //! concurrency 2). The wait is one turn of the scheduler, not a timer: a
-//! record is still never held back for company.
+//! record is still never held back for company. The turn is time spent
+//! waiting for input: `waited` is told it, and a sink counts it as starved
+//! (otherwise a sink whose input is often momentarily empty looked busy
+//! for the time other tasks ran in its turn, and was named the bottleneck
+//! of a pipeline whose jq stage limited it).
 
 use std::future::Future;
 
@@ -29,17 +33,23 @@ pub(crate) enum Next<I> {
 }
 
 /// The next item for an output reading `input`: taken at once if one is
-/// at hand or queued (also after one yield to the scheduler); else what
-/// was written is flushed first (`flush` returns whether to go on), and
-/// then the next item is awaited.
-pub(crate) async fn next_or_flush<I, F>(input: &mut Taker<I>, flush: impl FnOnce() -> F) -> Next<I>
+/// at hand or queued (also after one yield to the scheduler, whose length
+/// `waited` is told); else what was written is flushed first (`flush`
+/// returns whether to go on), and then the next item is awaited.
+pub(crate) async fn next_or_flush<I, F>(
+    input: &mut Taker<I>,
+    flush: impl FnOnce() -> F,
+    waited: impl FnOnce(std::time::Duration),
+) -> Next<I>
 where
     F: Future<Output = bool>,
 {
     if let Some(item) = input.try_next() {
         return Next::Item(item);
     }
+    let yielded = std::time::Instant::now();
     tokio::task::yield_now().await;
+    waited(yielded.elapsed());
     if let Some(item) = input.try_next() {
         return Next::Item(item);
     }
