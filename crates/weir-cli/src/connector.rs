@@ -77,10 +77,10 @@ pub(crate) struct SourceContext {
 }
 
 /// How a run ended, for a source whose last word waits for it: a file
-/// source whose records were handed off to a spill link forgets its
-/// checkpoints only once the run has finished every one of them. The
-/// command tells it once, after the run; a waiter never told (the command
-/// gave up) hears "not finished".
+/// source that read all of its input forgets its checkpoints only once the
+/// run has finished every record (some may still be on a spill link, its
+/// own or an earlier run's). The command tells it once, after the run; a
+/// waiter never told (the command gave up) hears "not finished".
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RunEnd(tokio::sync::watch::Sender<Option<bool>>);
 

@@ -94,7 +94,6 @@ impl StageMetrics {
         (every_record || seen.is_multiple_of(LATENCY_SAMPLE_EVERY)).then(Instant::now)
     }
 
-    /// Marks a record done with (whatever came of it) and records its latency.
     /// Time the component waited for input other than in its input link's
     /// `get` (which the link counts itself): counted as starved.
     pub(crate) fn waited_for_input(&self, waited: Duration) {
@@ -103,6 +102,7 @@ impl StageMetrics {
             .fetch_add(nanos, Ordering::Relaxed);
     }
 
+    /// Marks a record done with (whatever came of it) and records its latency.
     pub(crate) fn end(&self, started: Option<Instant>) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         let Some(started) = started else { return };
