@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::AckingSource;
 use tokio::sync::watch;
-use weir::io::{iter_source, Emitted, Sink, Source, SourceItem};
+use weir::io::{iter_source, Sink, Source, SourceItem};
 use weir::spill::{SpillConfig, SpillError, SpillSync};
 use weir::{BoxError, LinkConfig, Outcome, Pipeline, RunReport};
 
@@ -34,30 +35,6 @@ impl Sink<u64> for GatedSink {
         self.gate.wait_for(|open| *open).await?;
         self.out.lock().unwrap().push(*item);
         Ok(())
-    }
-}
-
-/// Numbers `0..n`, each telling `outcomes` what became of it.
-struct Told {
-    next: u64,
-    end: u64,
-    outcomes: Arc<Mutex<Vec<(u64, Outcome)>>>,
-}
-
-impl Source<u64> for Told {
-    async fn next(&mut self) -> Option<SourceItem<u64>> {
-        if self.next == self.end {
-            return None;
-        }
-        let n = self.next;
-        self.next += 1;
-        let outcomes = self.outcomes.clone();
-        Some(SourceItem::Record(Emitted {
-            payload: n,
-            on_ack: Some(Box::new(move |outcome: &Outcome| {
-                outcomes.lock().unwrap().push((n, outcome.clone()));
-            })),
-        }))
     }
 }
 
@@ -149,12 +126,7 @@ async fn records_come_back_in_order_and_finished_segments_are_deleted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_hears_spilled_once_synced_while_the_books_wait_for_delivery() {
     let dir = tempfile::tempdir().unwrap();
-    let outcomes = Arc::new(Mutex::new(Vec::new()));
-    let source = Told {
-        next: 0,
-        end: 200,
-        outcomes: outcomes.clone(),
-    };
+    let (source, outcomes) = AckingSource::new(200);
     let (open, sink) = GatedSink::new(false);
     let out = sink.out.clone();
     let running = Pipeline::builder()
@@ -240,12 +212,7 @@ async fn stop_with_records_on_disk(
     spilled: usize,
     sync: SpillSync,
 ) -> Vec<u64> {
-    let outcomes = Arc::new(Mutex::new(Vec::new()));
-    let source = Told {
-        next: 0,
-        end: n,
-        outcomes: outcomes.clone(),
-    };
+    let (source, outcomes) = AckingSource::new(n);
     let (_closed, sink) = GatedSink::new(false);
     let mut config = SpillConfig::new(dir);
     config.sync = sync;
